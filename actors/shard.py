@@ -1,0 +1,59 @@
+"""The Ray actor that owns one contact shard.
+
+A plain class over ``ShardStore``; ``ray.remote`` is applied in one factory
+(``shard_actor_class``) so the options live in one place. Ray runs an actor's calls
+from one caller in submission order and, with the default concurrency of one, one at a
+time: that is what gives per-contact ordering and LMDB's single writer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from actors.store import ShardStore
+
+
+class ShardActor:
+    """Holds one shard's journey and loyalty state in LMDB and applies batches."""
+
+    def __init__(self, index: int, path: str, fsync: bool = True, map_size: int = 64 << 30) -> None:
+        self.index = index
+        self.store = ShardStore(path, map_size=map_size, fsync=fsync)
+
+    def ready(self) -> int:
+        """Return the definitions version once the store is open."""
+        return self.store.catalog.version
+
+    def install(self, doc: bytes, version: int) -> int:
+        self.store.install(doc, version)
+        return version
+
+    def apply(self, parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
+        return self.store.apply(parts, now_ms)
+
+    def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
+        return self.store.outbox_due(limit, now_ms)
+
+    def outbox_settle(self, sent: list[bytes], failed: list[tuple[bytes, str, int | None]], now_ms: int) -> None:
+        self.store.outbox_settle(sent, failed, now_ms)
+
+    def contact(self, contact: str, last: int = 20) -> dict[str, Any] | None:
+        return self.store.contact(contact, last)
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.store.dead_letters(limit)
+
+    def status(self) -> dict[str, Any]:
+        return {"shard": self.index, **self.store.status()}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def shard_actor_class(num_cpus: float) -> Any:
+    """The Ray actor class for shards, with the engine's resource options."""
+    # max_restarts=0: a restarted actor would re-run __init__ but the gateway could
+    # not know which batches it lost; the engine surfaces the failure instead.
+    return ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(ShardActor)

@@ -1,0 +1,201 @@
+"""One shard's durable store: an LMDB environment and the batch transaction.
+
+Everything one batch changes (contact states, event history, seen event ids, loyalty
+ledger, outbox effects) is written in a single LMDB write transaction, and the caller
+acknowledges the batch only after that transaction commits. Per-event work happens in
+Rust (``Catalog.apply``); this module only moves bulk rows between LMDB and the core
+with ``getmulti``/``putmulti``, so Python never loops over the events of a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import msgpack
+
+from cairn import _core
+
+# Named databases of a shard environment, each keyed as documented in
+# docs/architecture.md ("Shard storage").
+DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "meta")
+_ROWS = ("states", "seen", "history", "ledger", "outbox")
+_ROW_DB = {"states": "state", "seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox"}
+
+_META_DEFINITIONS = b"definitions"
+_META_VERSION = b"version"
+
+
+def _unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+
+class ShardStore:
+    """The LMDB side of one contact shard.
+
+    Guarantees: ``apply`` commits all rows of a batch in one transaction or none;
+    a batch that raises changes nothing; effects are written in the same transaction
+    as the state change that caused them.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, map_size: int = 64 << 30, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # sync=False still survives a crash of the process (committed pages live in
+        # the OS page cache); only a crash of the machine can lose them.
+        self.env = lmdb.open(
+            str(self.path), map_size=map_size, max_dbs=len(DB_NAMES), sync=fsync, metasync=fsync
+        )
+        self.dbs = {name: self.env.open_db(name.encode()) for name in DB_NAMES}
+        self.catalog = self._load_catalog()
+
+    # -- definitions ---------------------------------------------------------------
+
+    def _load_catalog(self) -> _core.Catalog:
+        with self.env.begin(db=self.dbs["meta"]) as txn:
+            doc = txn.get(_META_DEFINITIONS)
+            version = txn.get(_META_VERSION)
+        if doc is None:
+            return _core.empty_catalog()
+        return _core.Catalog.compile(doc, int(version))
+
+    def install(self, doc: bytes, version: int) -> None:
+        """Compile and persist a definitions document (msgpack of the parsed YAML)."""
+        catalog = _core.Catalog.compile(doc, version)
+        with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
+            txn.put(_META_DEFINITIONS, doc)
+            txn.put(_META_VERSION, str(version).encode())
+        self.catalog = catalog
+
+    # -- the batch path ------------------------------------------------------------
+
+    def apply(self, parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
+        """Apply event batches (bytes from ``split_frame``) in one transaction.
+
+        Returns ``(accepted, duplicates)`` per part, in order.
+        """
+        batch = _core.Batch(parts)
+        with self.env.begin(write=True) as txn:
+            states = txn.cursor(self.dbs["state"]).getmulti(batch.state_keys())
+            seen = txn.cursor(self.dbs["seen"]).getmulti(batch.seen_keys())
+            result = self.catalog.apply(batch, states, seen, now_ms)
+            for row in _ROWS:
+                items = getattr(result, row)
+                if items:
+                    txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items)
+        return list(result.parts)
+
+    # -- outbox, drained by the dispatcher ------------------------------------------
+
+    def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
+        """Up to ``limit`` effects whose next attempt is due: (key, effect, attempts)."""
+        due: list[tuple[bytes, bytes, int]] = []
+        with self.env.begin() as txn:
+            retry = txn.cursor(self.dbs["retry"])
+            for key, effect in txn.cursor(self.dbs["outbox"]):
+                raw = retry.get(key)
+                attempts = 0
+                if raw is not None:
+                    info = _unpack(raw)
+                    if info["next_ms"] > now_ms:
+                        continue
+                    attempts = info["attempts"]
+                due.append((key, effect, attempts))
+                if len(due) >= limit:
+                    break
+        return due
+
+    def outbox_settle(
+        self, sent: list[bytes], failed: list[tuple[bytes, str, int | None]], now_ms: int
+    ) -> None:
+        """Record delivery results: sent effects leave the outbox, failed ones are
+        rescheduled (``retry_at``) or moved to the dead-letter list (``None``)."""
+        with self.env.begin(write=True) as txn:
+            outbox, retry, dead = (self.dbs[n] for n in ("outbox", "retry", "dead"))
+            for key in sent:
+                txn.delete(key, db=outbox)
+                txn.delete(key, db=retry)
+            for key, error, retry_at in failed:
+                raw = txn.get(key, db=retry)
+                attempts = (_unpack(raw)["attempts"] if raw else 0) + 1
+                if retry_at is None:
+                    effect = txn.get(key, db=outbox)
+                    if effect is not None:
+                        row = {"effect": _unpack(effect), "error": error, "attempts": attempts, "ms": now_ms}
+                        txn.put(key, msgpack.packb(row), db=dead)
+                    txn.delete(key, db=outbox)
+                    txn.delete(key, db=retry)
+                else:
+                    info = {"attempts": attempts, "next_ms": retry_at, "error": error}
+                    txn.put(key, msgpack.packb(info), db=retry)
+
+    # -- inspection ----------------------------------------------------------------
+
+    def contact(self, contact: str, last: int = 20) -> dict[str, Any] | None:
+        """The contact's state, its last ``last`` events and its loyalty ledger."""
+        key = contact.encode()
+        with self.env.begin() as txn:
+            raw = txn.get(key, db=self.dbs["state"])
+            if raw is None:
+                return None
+            prefix = key + b"\x00"
+            return {
+                "contact": contact,
+                "state": _unpack(raw),
+                "history": _tail(txn.cursor(self.dbs["history"]), prefix, last),
+                "ledger": _tail(txn.cursor(self.dbs["ledger"]), prefix, 1000),
+            }
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The dead-letter list, oldest first."""
+        with self.env.begin(db=self.dbs["dead"]) as txn:
+            rows = []
+            for _, raw in txn.cursor():
+                rows.append(_unpack(raw))
+                if len(rows) >= limit:
+                    break
+            return rows
+
+    def status(self) -> dict[str, Any]:
+        """Row counts per table and the installed definitions version."""
+        with self.env.begin() as txn:
+            counts = {name: txn.stat(self.dbs[name])["entries"] for name in DB_NAMES if name != "meta"}
+        return {
+            "path": str(self.path),
+            "contacts": counts["state"],
+            "events": counts["history"],
+            "ledger_rows": counts["ledger"],
+            "outbox": counts["outbox"],
+            "retrying": counts["retry"],
+            "dead_letters": counts["dead"],
+            "definitions_version": self.catalog.version,
+        }
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _tail(cursor: lmdb.Cursor, prefix: bytes, n: int) -> list[Any]:
+    """The last ``n`` values whose key starts with ``prefix``, oldest first."""
+    rows: list[Any] = []
+    # Keys are prefix + 8-byte big-endian sequence: seek past the largest one.
+    if cursor.set_range(prefix + b"\xff" * 8):
+        ok = cursor.prev()
+    else:
+        ok = cursor.last()
+    while ok and len(rows) < n:
+        key = cursor.key()
+        if not key.startswith(prefix):
+            break
+        rows.append(_unpack(cursor.value()))
+        ok = cursor.prev()
+    rows.reverse()
+    return rows
+
+
+def seq_key(prefix: bytes, seq: int) -> bytes:
+    """``prefix`` followed by an 8-byte big-endian sequence number."""
+    return prefix + struct.pack(">Q", seq)

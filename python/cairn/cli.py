@@ -1,0 +1,207 @@
+"""The ``cairn`` command line (click + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cairn import render, wire
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _connection_options(f: Any) -> Any:
+    f = click.option("--host", default="127.0.0.1", show_default=True, help="Engine address.")(f)
+    f = click.option("--port", default=wire.DEFAULT_PORT, show_default=True, help="Engine port.")(f)
+    f = click.option("--token", envvar="CAIRN_TOKEN", default=None, help="Auth token (or $CAIRN_TOKEN).")(f)
+    return f
+
+
+def _client(host: str, port: int, token: str | None) -> Any:
+    from cairn.client import CairnServerError, Client
+
+    try:
+        return Client(host=host, port=port, token=token)
+    except CairnServerError as exc:
+        raise click.ClickException(f"{host}:{port} refused the connection: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach a Cairn engine at {host}:{port}: {exc}") from None
+
+
+@click.group()
+@click.version_option(package_name="cairn-engine")
+def main() -> None:
+    """Cairn: real-time journeys and loyalty, per contact, explained."""
+
+
+@main.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Data folder (created if missing).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=wire.DEFAULT_PORT, show_default=True)
+@click.option("--shards", type=click.IntRange(1, 1024), default=None, help="Contact shards [default: CPU count].")
+@click.option("--token", envvar="CAIRN_TOKEN", default=None, help="Require this token in hello.")
+@click.option("--channels", "channels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Channels YAML (SMTP, webhooks, file sinks); default: every channel to DATA/sent.ndjson.")
+@click.option("--fsync/--no-fsync", default=True, show_default=True,
+              help="fsync each batch commit (power-loss safe) or rely on the OS (process-crash safe).")
+@click.option("--batch-events", default=4000, show_default=True, help="Events per shard call at most.")
+@click.option("--linger-ms", default=2.0, show_default=True, help="Longest wait to fill a shard batch.")
+def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str | None,
+          channels_file: Path | None, fsync: bool, batch_events: int, linger_ms: float) -> None:
+    """Run an engine until SIGINT or SIGTERM."""
+    from cairn.engine import Engine, EngineConfig
+    from cairn.layout import LayoutError
+
+    channels = yaml.safe_load(channels_file.read_text()) if channels_file else None
+    config = EngineConfig(data_dir=data_dir, shards=shards, host=host, port=port, token=token,
+                          channels=channels, fsync=fsync, batch_events=batch_events, linger_ms=linger_ms)
+
+    async def run() -> None:
+        engine = Engine(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await engine.start()
+        h, p = engine.address
+        print(f"cairn listening on {h}:{p}", flush=True)
+        await stop.wait()
+        err_console.print("cairn: stopping (finishing accepted batches)")
+        await engine.stop()
+
+    try:
+        asyncio.run(run())
+    except LayoutError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_connection_options
+def apply(file: Path, host: str, port: int, token: str | None) -> None:
+    """Validate and install a definitions FILE on a running engine."""
+    from cairn.client import CairnServerError
+
+    with _client(host, port, token) as client:
+        try:
+            reply = client.request("apply", name=file.name, definitions=file.read_text())
+        except CairnServerError as exc:
+            err_console.print(f"[red]{exc.message}[/red]")
+            sys.exit(1)
+    render.applied(console, file.name, reply)
+
+
+def _send_file(file: Path, host: str, port: int, token: str | None, source: str | None) -> None:
+    from cairn.readers import ReaderError, read_events
+
+    try:
+        events = list(read_events(file, source=source))
+    except ReaderError as exc:
+        raise click.ClickException(str(exc)) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with _client(host, port, token) as client, Progress(*columns, console=err_console) as progress:
+        task = progress.add_task(f"sending {file.name}", total=len(events))
+        result = client.send(events, progress=lambda n: progress.update(task, completed=n))
+    render.send_result(console, file.name, result)
+    if result.rejected:
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_connection_options
+def send(file: Path, host: str, port: int, token: str | None) -> None:
+    """Send the events of an NDJSON FILE (one event object per line)."""
+    _send_file(file, host, port, token, source=None)
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_connection_options
+def import_(file: Path, host: str, port: int, token: str | None) -> None:
+    """Bulk-load interactions from a CSV or NDJSON FILE (same durable path as the API)."""
+    _send_file(file, host, port, token, source="import")
+
+
+@main.command()
+@click.argument("contact_id")
+@click.option("--last", default=20, show_default=True, help="How many recent events to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def contact(contact_id: str, last: int, as_json: bool, host: str, port: int, token: str | None) -> None:
+    """Show a contact: profile, points, program runs with reasons, last events."""
+    with _client(host, port, token) as client:
+        reply = client.request("contact", contact=contact_id, last=last)
+    found = reply.get("found")
+    if found is None:
+        raise click.ClickException(f"no contact {contact_id!r} (no accepted event names it)")
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+    else:
+        render.contact(console, found)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def status(as_json: bool, host: str, port: int, token: str | None) -> None:
+    """Shards, events/s, outbox and dead letters of a running engine."""
+    with _client(host, port, token) as client:
+        reply = client.request("status")
+    if as_json:
+        click.echo(json.dumps(reply, indent=2, default=str))
+    else:
+        render.status(console, reply)
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the demo's data here instead of a temporary folder.")
+@click.option("--shards", type=click.IntRange(1, 64), default=2, show_default=True)
+def demo(data_dir: Path | None, shards: int) -> None:
+    """Run an embedded engine on examples/ and show what happened."""
+    from cairn.demo import run_demo
+
+    sys.exit(run_demo(console, data_dir, shards))
+
+
+@main.command()
+@click.option("--events", default=400_000, show_default=True)
+@click.option("--connections", default=2, show_default=True)
+@click.option("--frame-events", default=500, show_default=True)
+@click.option("--contacts", default=100_000, show_default=True)
+@click.option("--in-flight", default=16, show_default=True, help="Frames awaiting ack per connection.")
+@click.option("--shards", default=2, show_default=True)
+@click.option("--programs", default=100, show_default=True, help="Programs loaded (embedded engine).")
+@click.option("--rules", default=100, show_default=True, help="Loyalty rules loaded (embedded engine).")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Also run this naive pipeline script with the same events and report the ratio.")
+@click.option("--fsync/--no-fsync", default=True, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
+def bench(events: int, connections: int, frame_events: int, contacts: int, in_flight: int, shards: int,
+          programs: int, rules: int, baseline: Path | None, fsync: bool, out: Path | None) -> None:
+    """Load-test an embedded engine over real sockets; events/s and latency percentiles."""
+    from cairn.benchmark import run_bench
+
+    report = run_bench(console, events=events, connections=connections, frame_events=frame_events,
+                       contacts=contacts, in_flight=in_flight, shards=shards, programs=programs,
+                       rules=rules, baseline=baseline, fsync=fsync)
+    text = json.dumps(report, indent=2)
+    if out:
+        out.write_text(text + "\n")
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    main()

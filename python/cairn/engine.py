@@ -1,0 +1,241 @@
+"""The embedded engine: shard actors, gateway, lanes and channel dispatcher.
+
+``Engine`` wires the pieces of docs/architecture.md together in one asyncio process
+(the Ray driver). The same object backs ``cairn serve``, ``cairn demo`` and the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors import shard_actor_class
+from cairn import _core, definitions
+from cairn.channels import Dispatcher, load_channel_config
+from cairn.clock import Clock, wall_clock
+from cairn.gateway import AdminError, Gateway, GatewayConfig
+from cairn.lanes import ShardLane
+from cairn.layout import DataLayout, open_layout, write_atomic
+
+log = logging.getLogger("cairn.engine")
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class EngineConfig:
+    """Everything ``cairn serve`` can set."""
+
+    data_dir: Path
+    shards: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 7400
+    token: str | None = None
+    #: parsed channels YAML (see docs/operations.md); None sends everything to a file
+    channels: dict[str, Any] | None = None
+    #: fsync every batch commit (survives power loss); False survives process crashes
+    fsync: bool = True
+    batch_events: int = 4000
+    linger_ms: float = 2.0
+    max_frame: int = 4 * 1024 * 1024
+    max_batch: int = 10_000
+    #: run the channel dispatcher (off for benchmarks that only measure ingest)
+    dispatch: bool = True
+    clock: Clock = field(default=wall_clock)
+
+
+class ActorOutbox:
+    """A shard actor seen as the dispatcher's ``OutboxSource``."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    async def due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
+        return await self.actor.outbox_due.remote(limit, now_ms)
+
+    async def settle(self, sent: list[bytes], failed: list[tuple[bytes, str, int | None]], now_ms: int) -> None:
+        await self.actor.outbox_settle.remote(sent, failed, now_ms)
+
+
+class Engine:
+    """One running Cairn engine. ``await start()``, then serve until ``await stop()``."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.layout: DataLayout | None = None
+        self.actors: list[Any] = []
+        self.lanes: list[ShardLane] = []
+        self.catalog: _core.Catalog = _core.empty_catalog()
+        self.gateway: Gateway | None = None
+        self.server: asyncio.Server | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._stop_dispatch = asyncio.Event()
+        self._dispatch_task: asyncio.Task[None] | None = None
+        self._apply_lock = asyncio.Lock()
+        self._started_at = time.monotonic()
+        self.address: tuple[str, int] = (config.host, config.port)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the data folder, start the shard actors, then accept connections."""
+        cfg = self.config
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        self.layout = open_layout(Path(cfg.data_dir), cfg.shards)
+        await self._start_shards()
+        await self._restore_definitions()
+        self.lanes = [self._lane(a) for a in self.actors]
+        gw_cfg = GatewayConfig(token=cfg.token, max_frame=cfg.max_frame, max_batch=cfg.max_batch,
+                               server_name=f"cairn/{VERSION}")
+        self.gateway = Gateway(gw_cfg, self.lanes, lambda: self.catalog, cfg.clock, self.admin)
+        if cfg.dispatch:
+            channels = load_channel_config(cfg.channels)
+            self.dispatcher = Dispatcher([ActorOutbox(a) for a in self.actors], channels,
+                                         self.layout.root, clock=cfg.clock)
+            self._dispatch_task = asyncio.ensure_future(self.dispatcher.run(self._stop_dispatch))
+        self.server = await asyncio.start_server(self.gateway.handle, cfg.host, cfg.port)
+        self.address = self.server.sockets[0].getsockname()[:2]
+
+    async def _start_shards(self) -> None:
+        assert self.layout is not None
+        cpus = ray.available_resources().get("CPU", 1.0)
+        # Shards share the node's CPUs evenly, so any shard count can be scheduled.
+        actor_cls = shard_actor_class(num_cpus=min(1.0, cpus / self.layout.shards))
+        self.actors = [
+            actor_cls.remote(i, str(self.layout.shard_path(i)), self.config.fsync)
+            for i in range(self.layout.shards)
+        ]
+        await asyncio.gather(*(a.ready.remote() for a in self.actors))
+
+    def _lane(self, actor: Any) -> ShardLane:
+        async def apply(parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
+            return await actor.apply.remote(parts, now_ms)
+
+        return ShardLane(apply=apply, clock=self.config.clock, batch_events=self.config.batch_events,
+                         linger_ms=self.config.linger_ms)
+
+    async def _restore_definitions(self) -> None:
+        """Reload the last applied definitions; repair shards a crash left behind."""
+        assert self.layout is not None
+        if not self.layout.definitions.exists():
+            return
+        doc = self.layout.definitions.read_bytes()
+        version = int(self.layout.definitions_version.read_text())
+        self.catalog = _core.Catalog.compile(doc, version)
+        versions = await asyncio.gather(*(a.ready.remote() for a in self.actors))
+        stale = [a for a, v in zip(self.actors, versions) if v != version]
+        await asyncio.gather(*(a.install.remote(doc, version) for a in stale))
+
+    async def stop(self) -> None:
+        """Stop accepting, finish what was accepted, stop dispatching, close shards."""
+        if self.server is not None:
+            self.server.close()
+        if self.gateway is not None:
+            await self.gateway.shutdown()
+        for lane in self.lanes:
+            await lane.drain()
+        self._stop_dispatch.set()
+        if self._dispatch_task is not None:
+            await self._dispatch_task
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+        await asyncio.gather(*(a.close.remote() for a in self.actors), return_exceptions=True)
+        for a in self.actors:
+            ray.kill(a)
+        self.actors = []
+
+    # -- operations ------------------------------------------------------------
+
+    async def apply_definitions(self, text: str, name: str) -> dict[str, Any]:
+        """Check, version and install a definitions file on every shard.
+
+        Raises ``definitions.DefinitionsInvalid``; an invalid file changes nothing.
+        """
+        assert self.layout is not None
+        doc = definitions.parse(text, name)
+        async with self._apply_lock:
+            version = self.catalog.version + 1
+            catalog = definitions.compile_catalog(doc, version)
+            # Ray runs these after every batch already sent to each shard.
+            await asyncio.gather(*(a.install.remote(doc, version) for a in self.actors))
+            write_atomic(self.layout.definitions, doc)
+            write_atomic(self.layout.definitions_version, str(version).encode())
+            self.catalog = catalog
+        return {"version": version, "summary": catalog.summary()}
+
+    async def contact(self, contact: str, last: int = 20) -> dict[str, Any] | None:
+        """The contact's profile, program runs, loyalty balances, events and ledger."""
+        shard = _core.shard_of(contact, len(self.actors))
+        found = await self.actors[shard].contact.remote(contact, last)
+        if found is not None:
+            found["shard"] = shard
+        return found
+
+    async def status(self) -> dict[str, Any]:
+        """Shards, totals, throughput since start, outbox and dead letters."""
+        shards = await asyncio.gather(*(a.status.remote() for a in self.actors))
+        uptime = time.monotonic() - self._started_at
+        ingested = sum(lane.events for lane in self.lanes)
+        return {
+            "server": f"cairn/{VERSION}",
+            "address": f"{self.address[0]}:{self.address[1]}",
+            "uptime_s": round(uptime, 1),
+            "connections": self.gateway.connections if self.gateway else 0,
+            "definitions_version": self.catalog.version,
+            "events_per_s": round(ingested / uptime, 1) if uptime > 0 else 0.0,
+            "ingested_since_start": ingested,
+            "shards": shards,
+            "totals": {k: sum(s[k] for s in shards)
+                       for k in ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters")},
+            "channels": self.dispatcher.stats if self.dispatcher else {},
+        }
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await asyncio.gather(*(a.dead_letters.remote(limit) for a in self.actors))
+        return [r for shard_rows in rows for r in shard_rows][:limit]
+
+    async def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until everything accepted is applied and the outbox is delivered or parked."""
+        for lane in self.lanes:
+            await lane.drain()
+        if self.dispatcher is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            await self.dispatcher.drain_once()
+            totals = (await self.status())["totals"]
+            if totals["outbox"] == totals["retrying"]:
+                return
+            await asyncio.sleep(0.05)
+
+    # -- admin ops over the socket (docs/wire-protocol.md, "Admin operations") --
+
+    async def admin(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "apply":
+            text, name = request.get("definitions"), request.get("name", "<definitions>")
+            if not isinstance(text, str):
+                raise AdminError("invalid", "apply needs 'definitions': the YAML text")
+            try:
+                applied = await self.apply_definitions(text, str(name))
+            except definitions.DefinitionsInvalid as exc:
+                raise AdminError("invalid", str(exc),
+                                 errors=[[p.path, p.message] for p in exc.problems]) from None
+            return {"op": "applied", **applied}
+        if op == "contact":
+            contact = request.get("contact")
+            if not isinstance(contact, str) or not contact:
+                raise AdminError("invalid", "contact needs 'contact': the contact id")
+            return {"op": "contact", "found": await self.contact(contact, int(request.get("last", 20)))}
+        if op == "status":
+            return {"op": "status", **(await self.status())}
+        if op == "dead_letters":
+            return {"op": "dead_letters", "rows": await self.dead_letters(int(request.get("limit", 100)))}
+        raise AdminError("unknown_op", f"unknown op {op!r}; known: events, apply, contact, status, dead_letters")

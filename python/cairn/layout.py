@@ -1,0 +1,61 @@
+"""The data folder: what lives where, and how many shards it was made with."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMAT = 1
+
+
+class LayoutError(Exception):
+    """The data folder cannot be used as asked."""
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+    shards: int
+
+    def shard_path(self, index: int) -> Path:
+        return self.root / "shards" / f"{index:03d}"
+
+    @property
+    def definitions(self) -> Path:
+        """The last applied definitions document (msgpack) and its version."""
+        return self.root / "definitions.msgpack"
+
+    @property
+    def definitions_version(self) -> Path:
+        return self.root / "definitions.version"
+
+
+def open_layout(root: Path, shards: int | None) -> DataLayout:
+    """Open or create the data folder; the shard count is fixed at creation."""
+    root.mkdir(parents=True, exist_ok=True)
+    meta = root / "engine.json"
+    if meta.exists():
+        known = json.loads(meta.read_text())["shards"]
+        if shards is not None and shards != known:
+            raise LayoutError(f"{root} holds {known} shards; start it with --shards {known} "
+                              f"(changing the shard count of existing data is not supported yet)")
+        return DataLayout(root, known)
+    count = shards or os.cpu_count() or 1
+    if count < 1:
+        raise LayoutError(f"--shards must be at least 1, got {count}")
+    tmp = meta.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"format": FORMAT, "shards": count}))
+    tmp.replace(meta)
+    return DataLayout(root, count)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old or the new file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

@@ -1,0 +1,90 @@
+"""Readable terminal output (rich) for the CLI and the demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def applied(console: Console, name: str, reply: dict[str, Any]) -> None:
+    s = reply["summary"]
+    console.print(f"[green]applied[/green] {name} as version {reply['version']}: "
+                  f"{len(s['interaction_types'])} interaction types, {len(s['programs'])} programs, "
+                  f"{sum(len(p['rules']) for p in s['loyalty'])} loyalty rules")
+
+
+def send_result(console: Console, name: str, result: Any) -> None:
+    console.print(f"{name}: [green]{result.accepted} accepted[/green], {result.duplicates} duplicates, "
+                  f"[{'red' if result.rejected else 'green'}]{len(result.rejected)} rejected[/]")
+    for r in result.rejected[:20]:
+        console.print(f"  event {r['index']}: {r['code']}: {r['message']}")
+    if len(result.rejected) > 20:
+        console.print(f"  ... and {len(result.rejected) - 20} more")
+
+
+def runs_tree(label: str, runs: list[dict[str, Any]]) -> Tree:
+    """A contact's program runs with the reason of every step."""
+    tree = Tree(label)
+    for run in runs:
+        branch = tree.add(f"[bold]{run['program']}[/bold] v{run['version']} on event {run['event_id']} "
+                          f"({_when(run.get('ts'))}): {run['status']}")
+        for step in run.get("steps", []):
+            branch.add(f"{step['node']} [dim]{step['type']}[/dim] -> [cyan]{step['outcome']}[/cyan]"
+                       + (f"  [dim]{step['reason']}[/dim]" if step.get("reason") else ""))
+    return tree
+
+
+def contact(console: Console, found: dict[str, Any]) -> None:
+    state = found["state"]
+    console.rule(f"contact {found['contact']} (shard {found.get('shard', '?')})")
+    profile = Table("field", "value", title="profile", title_justify="left")
+    for k, v in sorted(state.get("profile", {}).items()):
+        profile.add_row(k, repr(v))
+    console.print(profile)
+    loyalty = Table("program", "qualifying", "non-qualifying", "member since", title="loyalty", title_justify="left")
+    for name, m in sorted(state.get("loyalty", {}).items()):
+        loyalty.add_row(name, str(m.get("qualifying", 0)), str(m.get("non_qualifying", 0)), _when(m.get("joined_ms")))
+    console.print(loyalty)
+    console.print(runs_tree("program runs (newest last)", state.get("runs", [])))
+    events = Table("time", "type", "id", "attrs", title=f"last {len(found['history'])} events", title_justify="left")
+    for e in found["history"]:
+        events.add_row(_when(e.get("ts")), e["type"], e["id"], _short(e.get("attrs")))
+    console.print(events)
+    if found.get("ledger"):
+        ledger = Table("time", "program", "rule", "kind", "delta", "balance", "reason", title="ledger",
+                       title_justify="left")
+        for r in found["ledger"]:
+            ledger.add_row(_when(r.get("ts")), r["program"], r["rule"], r["kind"], f"{r['delta']:+}",
+                           str(r["balance"]), r.get("reason", ""))
+        console.print(ledger)
+
+
+def status(console: Console, reply: dict[str, Any]) -> None:
+    t = reply["totals"]
+    console.print(f"[bold]{reply['server']}[/bold] at {reply['address']}, up {reply['uptime_s']} s, "
+                  f"definitions v{reply['definitions_version']}, {reply['connections']} connections, "
+                  f"{reply['events_per_s']} events/s since start")
+    table = Table("shard", "contacts", "events", "ledger rows", "outbox", "retrying", "dead letters")
+    for s in reply["shards"]:
+        table.add_row(str(s["shard"]), *(str(s[k]) for k in
+                                         ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters")))
+    table.add_row("[bold]all[/bold]", *(f"[bold]{t[k]}[/bold]" for k in
+                                        ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters")))
+    console.print(table)
+    if reply.get("channels"):
+        console.print(f"channels: {reply['channels']}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
