@@ -1,0 +1,59 @@
+"""Synthetic definitions for benchmarks: N programs and M loyalty rules.
+
+The mix is documented in docs/benchmarks.md and shared by ``cairn bench`` and the
+pytest-benchmark suite in benches/, so both measure the same load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Event types the programs and rules spread over (the load generator's "mixed" mix).
+EVENT_TYPES = ["purchase", "view", "cart_update", "store_visit", "app_open",
+               "email_click", "category_view", "product_review", "email_open", "app_install"]
+STORES = ["MI", "RM", "TO", "NA"]
+
+
+def bench_definitions(programs: int = 100, rules: int = 100) -> dict[str, Any]:
+    """A definitions document with ``programs`` programs and ``rules`` loyalty rules.
+
+    Program i triggers on ``EVENT_TYPES[i % 10]`` filtered on one store, decides on
+    the amount and a profile field, and sends an in-app message or ends. Rule j
+    watches ``EVENT_TYPES[j % 10]`` with an amount threshold spread over 0..990, so a
+    purchase of 0..249 EUR earns on about a quarter of the purchase rules.
+    """
+    return {
+        "interaction_types": [
+            {"name": "store_visit", "channel": "store", "source": "api"},
+            {"name": "product_review", "channel": "web", "source": "web_tracker"},
+        ],
+        "programs": [_program(i) for i in range(programs)],
+        "loyalty": [{"name": "bench_club", "currency": "EUR", "join": "auto",
+                     "rules": [_rule(j) for j in range(rules)]}] if rules else [],
+    }
+
+
+def _program(i: int) -> dict[str, Any]:
+    return {
+        "name": f"program_{i:04d}",
+        "trigger": {"event": EVENT_TYPES[i % len(EVENT_TYPES)],
+                    "filter": {"attr": "store_code", "op": "equals", "value": STORES[i % len(STORES)]}},
+        "nodes": [
+            {"id": "check", "type": "decision",
+             "when": {"any": [{"attr": "total_amount", "op": "gte", "value": (i * 7) % 250},
+                              {"profile": "tag", "op": "equals", "value": "vip"}]},
+             "yes": "notify", "no": "done"},
+            {"id": "notify", "type": "action",
+             "send": {"channel": "in_app", "text": "Thanks for {{ event.total_amount }} EUR"}, "next": "done"},
+            {"id": "done", "type": "end"},
+        ],
+    }
+
+
+def _rule(j: int) -> dict[str, Any]:
+    return {
+        "name": f"rule_{j:04d}",
+        "event": EVENT_TYPES[j % len(EVENT_TYPES)],
+        "when": {"attr": "total_amount", "op": "gte", "value": (j * 10) % 1000},
+        "effects": [{"credit": {"points": 1 + j % 5, "kind": "qualifying" if j % 2 else "non_qualifying"}}],
+    }

@@ -1,0 +1,83 @@
+"""``cairn bench``: an embedded engine under load over real sockets, plus the baseline.
+
+Starts Ray and an engine with synthetic definitions (``benchdefs``), drives it with
+the load generator (N pipelined connections, acks after commit, latency in an
+HdrHistogram), then optionally runs the naive baseline pipeline with the same event
+count in a subprocess and reports the ratio measured in this one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import ray
+from rich.console import Console
+
+from cairn.benchdefs import bench_definitions
+
+
+def run_bench(console: Console, *, events: int, connections: int, frame_events: int, contacts: int,
+              in_flight: int, shards: int, programs: int, rules: int, baseline: Path | None,
+              fsync: bool) -> dict[str, Any]:
+    """Run the load and return the JSON report."""
+    with console.status("starting Ray and the engine"):
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cairn-bench-") as data:
+            with console.status(f"sending {events:,} events over {connections} connections"):
+                report = asyncio.run(_load(Path(data), events=events, connections=connections,
+                                           frame_events=frame_events, contacts=contacts, in_flight=in_flight,
+                                           shards=shards, programs=programs, rules=rules, fsync=fsync))
+    finally:
+        ray.shutdown()
+    report["setup"] = {"shards": shards, "programs": programs, "rules": rules, "fsync": fsync,
+                       "dispatcher": "off (effects stay durable in the outbox)"}
+    if baseline is not None:
+        with console.status("running the naive baseline"):
+            base = run_baseline(baseline, events=events, shards=shards, contacts=contacts)
+        report["baseline_events_per_s"] = base
+        report["ratio_to_baseline"] = round(report["events_per_s"] / base, 2) if base else None
+    return report
+
+
+async def _load(data: Path, *, events: int, connections: int, frame_events: int, contacts: int,
+                in_flight: int, shards: int, programs: int, rules: int, fsync: bool) -> dict[str, Any]:
+    from cairn.engine import Engine, EngineConfig
+    from cairn.loadgen import run_load
+
+    engine = Engine(EngineConfig(data_dir=data, shards=shards, port=0, fsync=fsync, dispatch=False))
+    await engine.start()
+    try:
+        import yaml
+
+        await engine.apply_definitions(yaml.safe_dump(bench_definitions(programs, rules)), "bench.yaml")
+        host, port = engine.address
+        report = await run_load(host, port, events=events, connections=connections, frame_events=frame_events,
+                                contacts=contacts, in_flight=in_flight)
+        report["engine_status"] = (await engine.status())["totals"]
+        return report
+    finally:
+        await engine.stop()
+
+
+def run_baseline(script: Path, *, events: int, shards: int, contacts: int) -> float:
+    """Run the naive pipeline script and return its events/s."""
+    out = subprocess.run([sys.executable, str(script), "--events", str(events), "--shards", str(shards),
+                          "--contacts", str(contacts)], capture_output=True, text=True, check=True, timeout=900)
+    match = re.search(r"events_per_s=(\d+)", out.stdout)
+    if not match:
+        raise RuntimeError(f"baseline printed no events_per_s: {out.stdout!r} {out.stderr[-500:]!r}")
+    return float(match.group(1))
+
+
+def packed_definitions(programs: int, rules: int) -> bytes:
+    """The benchmark definitions as the msgpack document ``Catalog.compile`` takes."""
+    return msgpack.packb(bench_definitions(programs, rules))

@@ -1,0 +1,176 @@
+"""Shared fixtures: one Ray session, engines on real sockets and real LMDB folders.
+
+Every engine in these tests is the real thing: Ray shard actors, LMDB under a
+temporary folder, the Rust core, the asyncio gateway on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import ray
+
+from cairn.clock import ManualClock
+from cairn.engine import Engine, EngineConfig
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_session() -> Iterator[None]:
+    """``ray.init`` once per test session."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+class EngineThread:
+    """An ``Engine`` running on its own event loop thread, so tests can use the
+    synchronous client and plain asserts while the engine serves."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.engine = Engine(config)
+        self.running = False
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> EngineThread:
+        self.call(self.engine.start())
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self.call(self.engine.stop())
+            self.running = False
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    @property
+    def host(self) -> str:
+        return self.engine.address[0]
+
+    @property
+    def port(self) -> int:
+        return self.engine.address[1]
+
+    def apply(self, text: str, name: str = "test.yaml") -> dict[str, Any]:
+        return self.call(self.engine.apply_definitions(text, name))
+
+    def contact(self, contact: str) -> dict[str, Any] | None:
+        return self.call(self.engine.contact(contact))
+
+    def status(self) -> dict[str, Any]:
+        return self.call(self.engine.status())
+
+    def flush(self) -> None:
+        self.call(self.engine.flush())
+
+
+EngineFactory = Callable[..., EngineThread]
+
+
+@pytest.fixture
+def make_engine(tmp_path: Path) -> Iterator[EngineFactory]:
+    """Start engines on tmp_path/data (same folder each call: restarts see old data)."""
+    started: list[EngineThread] = []
+
+    def make(**overrides: Any) -> EngineThread:
+        options: dict[str, Any] = {"data_dir": tmp_path / "data", "shards": 2, "port": 0}
+        options.update(overrides)
+        e = EngineThread(EngineConfig(**options)).start()
+        started.append(e)
+        return e
+
+    yield make
+    for e in started:
+        e.close()
+
+
+@pytest.fixture
+def engine(make_engine: EngineFactory) -> EngineThread:
+    """A running engine with 2 shards, no token, the file sink for every channel."""
+    return make_engine()
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock(1_764_000_000_000)
+
+
+class RawConn:
+    """A bare socket speaking frames by hand, to send what no client would."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+
+        self.sock = socket.create_connection((host, port), timeout=20)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, obj: dict[str, Any]) -> None:
+        from cairn import wire
+
+        self.sock.sendall(wire.encode(obj))
+
+    def recv(self) -> dict[str, Any] | None:
+        """The next frame, or None once the server closed the connection."""
+        from cairn import wire
+
+        header = self._exactly(4)
+        if header is None:
+            return None
+        body = self._exactly(int.from_bytes(header, "big"))
+        return None if body is None else wire.decode(body)
+
+    def _exactly(self, n: int) -> bytes | None:
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def hello(self, **fields: Any) -> dict[str, Any] | None:
+        self.send({"op": "hello", "version": 1, "client": "raw-test", **fields})
+        return self.recv()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(engine: EngineThread) -> Iterator[Callable[[], RawConn]]:
+    """Open raw connections to the ``engine`` fixture."""
+    conns: list[RawConn] = []
+
+    def connect() -> RawConn:
+        c = RawConn(engine.host, engine.port)
+        conns.append(c)
+        return c
+
+    yield connect
+    for c in conns:
+        c.close()
+
+
+@pytest.fixture
+def raw_conn() -> type[RawConn]:
+    """The ``RawConn`` class, for engines other than the ``engine`` fixture."""
+    return RawConn
