@@ -243,7 +243,7 @@ class HttpReceiver:
         self._server = ThreadingHTTPServer((LOCALHOST, 0), self._handler_class())
         self.port = self._server.server_address[1]
         self.url = f"http://{LOCALHOST}:{self.port}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def _handler_class(self) -> type:
         receiver = self

@@ -54,6 +54,7 @@ def test_unknown_channels_route_to_default():
     ({"channels": {"email": {"type": "smtp", "timeout_s": 0}}}, "channels.email.timeout_s: must be > 0"),
     ({"channels": {"email": {"type": "smtp", "hots": "x"}}}, "channels.email.hots: unknown key for type smtp"),
     ({"channels": {"sms": {"type": "webhook", "url": "http://x", "headers": {"A": 1}}}}, "channels.sms.headers.A"),
+    ({"channels": {"email": {"type": "smtp", "starttls": True, "use_tls": True}}}, "channels.email.starttls: cannot"),
     ({"channels": {"default": "file"}}, "channels.default: expected a mapping"),
     ({"channels": ["email"]}, "channels: expected a mapping"),
     ({"retry": {"max_attempts": 0}}, "retry.max_attempts: must be >= 1"),

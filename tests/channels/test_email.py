@@ -67,6 +67,7 @@ async def test_connection_is_reused_and_reopened_after_drop(smtp_server, outbox,
     finally:
         await dispatcher.close()
     assert len(smtp_server.messages) == 4
+    assert smtp_server.messages[3]["session"] != smtp_server.messages[0]["session"]
     assert len(outbox.sent) == 4 and not outbox.dead and not outbox.retries
 
 

@@ -185,6 +185,8 @@ def _parse_channel(name: str, raw: Any) -> ChannelSettings:
     for key in _required_fields(cls):
         if key not in values:
             raise ConfigError(f"{where}.{key}: required for type {kind}")
+    if values.get("starttls") and values.get("use_tls"):
+        raise ConfigError(f"{where}.starttls: cannot be combined with use_tls (implicit TLS)")
     return cls(**values)
 
 

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 #: (outbox key, msgpack-encoded effect, delivery attempts made so far)
 DueItem = tuple[bytes, bytes, int]
 #: (outbox key, error message, retry_at_ms — ``None`` means dead-letter it)
-FailedItem = tuple[bytes, str, "int | None"]
+FailedItem = tuple[bytes, str, int | None]
 
 
 @runtime_checkable
@@ -21,8 +21,10 @@ class OutboxSource(Protocol):
     async def due(self, limit: int, now_ms: int) -> list[DueItem]:
         """Return up to ``limit`` effects whose retry time is ``<= now_ms``.
 
-        Items returned here must not be returned again until they are settled
-        (or the dispatcher restarts), so one effect is never sent twice at once.
+        Items returned here must not be returned again until they are settled,
+        so one effect is never sent twice at once.  If ``settle`` never comes
+        (dispatcher crashed, settle call failed) the source should offer the
+        items again after a lease timeout; receivers dedupe by effect id.
         """
         ...
 
