@@ -1,0 +1,419 @@
+//! CONDITION: compiling the user's shape into a typed tree, and evaluating it with an
+//! optional readable trace (the "explain" feature).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+use super::model::CondDoc;
+use super::types::AttrType;
+use crate::dates::{date_ms, parse_duration};
+use crate::value::{map_get, Value};
+
+/// What a leaf looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// An attribute of the current event.
+    Attr,
+    /// A profile field of the contact.
+    Profile,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Equals(Value),
+    NotEquals(Value),
+    Contains(Value),
+    StartsWith(String),
+    In(Vec<Value>),
+    Lt(f64),
+    Lte(f64),
+    Gt(f64),
+    Gte(f64),
+    Between(f64, f64),
+    Before(i64),
+    After(i64),
+    WithinLast(i64),
+    IsTrue,
+    IsFalse,
+    Exists,
+    NotExists,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    pub subject: Subject,
+    pub name: String,
+    /// Operator name as written (aliases kept), for traces.
+    pub op_name: String,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Leaf(Leaf),
+}
+
+/// What the compiler knows while compiling one condition.
+pub struct Scope<'a> {
+    /// Event type the `attr` leaves refer to.
+    pub event: &'a str,
+    /// Declared attributes of that event type (empty when undeclared).
+    pub attrs: Option<&'a BTreeMap<String, AttrType>>,
+    pub profile: &'a HashMap<String, AttrType>,
+}
+
+/// Canonical operator name of a written one (symbol aliases folded), if known.
+pub fn canonical_op(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "equals" | "=" | "==" => "equals",
+        "not_equals" | "!=" => "not_equals",
+        "contains" => "contains",
+        "starts_with" => "starts_with",
+        "in" => "in",
+        "lt" | "<" => "lt",
+        "lte" | "<=" => "lte",
+        "gt" | ">" => "gt",
+        "gte" | ">=" => "gte",
+        "between" => "between",
+        "before" => "before",
+        "after" => "after",
+        "within_last" => "within_last",
+        "is_true" => "is_true",
+        "is_false" => "is_false",
+        "exists" => "exists",
+        "not_exists" => "not_exists",
+        _ => return None,
+    })
+}
+
+const ALL_OPS: &str = "equals (=), not_equals (!=), contains, starts_with, in, lt (<), lte (<=), gt (>), gte (>=), between, before, after, within_last, is_true, is_false, exists, not_exists";
+
+fn is_scalar(v: &Value) -> bool {
+    matches!(v, Value::Str(_) | Value::Int(_) | Value::UInt(_) | Value::F64(_) | Value::Bool(_))
+}
+
+/// Compile one CONDITION; problems are pushed to `errs` as (path, message).
+pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(String, String)>) -> Option<Cond> {
+    let shapes = [
+        doc.all.is_some(),
+        doc.any.is_some(),
+        doc.not.is_some(),
+        doc.attr.is_some(),
+        doc.profile.is_some(),
+    ];
+    let n = shapes.iter().filter(|x| **x).count();
+    if n != 1 {
+        errs.push((
+            path.to_owned(),
+            format!(
+                "a condition must have exactly one of: all, any, not, attr, profile (found {})",
+                if n == 0 { "none".to_owned() } else { n.to_string() }
+            ),
+        ));
+        return None;
+    }
+    let group = doc.all.is_some() || doc.any.is_some() || doc.not.is_some();
+    if group && (doc.op.is_some() || doc.value.is_some()) {
+        errs.push((path.to_owned(), "'op' and 'value' belong to attr/profile leaves, not to all/any/not".into()));
+        return None;
+    }
+    if let Some(items) = doc.all.as_ref().or(doc.any.as_ref()) {
+        let key = if doc.all.is_some() { "all" } else { "any" };
+        if items.is_empty() {
+            errs.push((format!("{path}.{key}"), format!("'{key}' needs at least one condition")));
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, c) in items.iter().enumerate() {
+            match compile(c, &format!("{path}.{key}[{i}]"), scope, errs) {
+                Some(c) => out.push(c),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        return Some(if key == "all" { Cond::All(out) } else { Cond::Any(out) });
+    }
+    if let Some(inner) = &doc.not {
+        return compile(inner, &format!("{path}.not"), scope, errs).map(|c| Cond::Not(Box::new(c)));
+    }
+    let (subject, name) = match (&doc.attr, &doc.profile) {
+        (Some(a), _) => (Subject::Attr, a),
+        (_, Some(p)) => (Subject::Profile, p),
+        _ => unreachable!("one shape is set"),
+    };
+    let key = if subject == Subject::Attr { "attr" } else { "profile" };
+    if name.is_empty() {
+        errs.push((format!("{path}.{key}"), "the attribute name must not be empty".into()));
+        return None;
+    }
+    let Some(op_written) = &doc.op else {
+        errs.push((format!("{path}.op"), format!("missing 'op'; operators: {ALL_OPS}")));
+        return None;
+    };
+    let op_path = format!("{path}.op");
+    let Some(op) = canonical_op(op_written) else {
+        errs.push((op_path, format!("unknown operator '{op_written}'; operators: {ALL_OPS}")));
+        return None;
+    };
+    let declared = match subject {
+        Subject::Attr => scope.attrs.and_then(|a| a.get(name)).copied(),
+        Subject::Profile => scope.profile.get(name).copied(),
+    };
+    if let Some(t) = declared {
+        if !t.ops().contains(&op) {
+            let what = match subject {
+                Subject::Attr => format!("{t} attribute '{name}' of '{}'", scope.event),
+                Subject::Profile => format!("{t} profile field '{name}'"),
+            };
+            errs.push((
+                op_path,
+                format!("operator '{op_written}' is not offered for {what}; {t} offers: {}", t.ops().join(", ")),
+            ));
+            return None;
+        }
+    }
+    let vpath = format!("{path}.value");
+    let compiled = compile_value(op, doc.value.as_ref(), declared, &vpath, errs)?;
+    Some(Cond::Leaf(Leaf { subject, name: name.clone(), op_name: op_written.clone(), op: compiled }))
+}
+
+fn compile_value(
+    op: &str,
+    value: Option<&Value>,
+    declared: Option<AttrType>,
+    path: &str,
+    errs: &mut Vec<(String, String)>,
+) -> Option<Op> {
+    let mut fail = |m: String| {
+        errs.push((path.to_owned(), m));
+        None
+    };
+    let no_value = matches!(op, "exists" | "not_exists" | "is_true" | "is_false");
+    if no_value {
+        if value.is_some() {
+            return fail(format!("operator '{op}' takes no value; remove 'value'"));
+        }
+        return Some(match op {
+            "exists" => Op::Exists,
+            "not_exists" => Op::NotExists,
+            "is_true" => Op::IsTrue,
+            _ => Op::IsFalse,
+        });
+    }
+    let Some(v) = value else {
+        return fail(format!("operator '{op}' needs a 'value'"));
+    };
+    let text = declared == Some(AttrType::Text);
+    let number = declared == Some(AttrType::Number);
+    match op {
+        "equals" | "not_equals" | "contains" => {
+            if !is_scalar(v) {
+                return fail(format!("operator '{op}' needs a text, number or bool value, got {}", v.type_name()));
+            }
+            if text && !matches!(v, Value::Str(_)) {
+                return fail(format!("operator '{op}' on a text attribute needs a text value, got {}", v.type_name()));
+            }
+            if number && !v.is_number() {
+                return fail(format!("operator '{op}' on a number attribute needs a number value, got {}", v.type_name()));
+            }
+            Some(match op {
+                "equals" => Op::Equals(v.clone()),
+                "not_equals" => Op::NotEquals(v.clone()),
+                _ => Op::Contains(v.clone()),
+            })
+        }
+        "starts_with" => match v {
+            Value::Str(s) => Some(Op::StartsWith(s.clone())),
+            _ => fail(format!("operator 'starts_with' needs a text value, got {}", v.type_name())),
+        },
+        "in" => match v {
+            Value::Array(items) if !items.is_empty() && items.iter().all(is_scalar) => {
+                if text && !items.iter().all(|i| matches!(i, Value::Str(_))) {
+                    return fail("operator 'in' on a text attribute needs a list of texts".into());
+                }
+                Some(Op::In(items.clone()))
+            }
+            _ => fail(format!(
+                "operator 'in' needs a non-empty list of texts, numbers or bools, e.g. [MI, RM], got {}",
+                v.type_name()
+            )),
+        },
+        "lt" | "lte" | "gt" | "gte" => {
+            let Some(x) = v.as_f64() else {
+                return fail(format!("operator '{op}' needs a number value, got {}", v.type_name()));
+            };
+            Some(match op {
+                "lt" => Op::Lt(x),
+                "lte" => Op::Lte(x),
+                "gt" => Op::Gt(x),
+                _ => Op::Gte(x),
+            })
+        }
+        "between" => match v {
+            Value::Array(items) if items.len() == 2 => match (items[0].as_f64(), items[1].as_f64()) {
+                (Some(lo), Some(hi)) if lo <= hi => Some(Op::Between(lo, hi)),
+                (Some(_), Some(_)) => fail("operator 'between' needs [lo, hi] with lo <= hi".into()),
+                _ => fail("operator 'between' needs two numbers [lo, hi]".into()),
+            },
+            _ => fail(format!("operator 'between' needs a list of two numbers [lo, hi] (inclusive), got {v}")),
+        },
+        "before" | "after" => {
+            let ms = match v {
+                Value::Int(i) => Some(*i),
+                Value::Str(s) => crate::dates::parse_iso(s),
+                _ => None,
+            };
+            let Some(ms) = ms else {
+                return fail(format!(
+                    "operator '{op}' needs a date: \"2026-11-23\", \"2026-11-23T10:00:00Z\" or ms since epoch, got {v}"
+                ));
+            };
+            Some(if op == "before" { Op::Before(ms) } else { Op::After(ms) })
+        }
+        "within_last" => match v.as_str().and_then(parse_duration) {
+            Some(d) => Some(Op::WithinLast(d)),
+            None => fail(format!("operator 'within_last' needs a duration like \"7d\", \"12h\", \"30m\" or \"45s\", got {v}")),
+        },
+        _ => fail(format!("operator '{op}' is not supported here")),
+    }
+}
+
+/// What a condition is evaluated against.
+pub struct Ctx<'a> {
+    pub attrs: &'a [(String, Value)],
+    pub profile: &'a BTreeMap<String, Value>,
+    /// The current event's time (for within_last).
+    pub ts: i64,
+}
+
+fn num_eq(a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x == y),
+        _ => Some(a.as_f64()? == b.as_f64()?),
+    }
+}
+
+/// Same-kind equality: numbers numerically, texts and bools exactly; other kinds never equal.
+fn loose_eq(a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => Some(x == y),
+        (Value::Bool(x), Value::Bool(y)) => Some(x == y),
+        _ if a.is_number() && b.is_number() => num_eq(a, b),
+        _ => None,
+    }
+}
+
+impl Op {
+    /// Evaluate on a present (non-nil) value; `None` = wrong type (the leaf is false).
+    fn test(&self, v: &Value, ts: i64) -> Option<bool> {
+        Some(match self {
+            Op::Exists => true,
+            Op::NotExists => false,
+            Op::Equals(t) => loose_eq(v, t)?,
+            Op::NotEquals(t) => !loose_eq(v, t)?,
+            Op::Contains(t) => match (v, t) {
+                (Value::Str(s), Value::Str(n)) => s.contains(n.as_str()),
+                (Value::Array(items), _) => items.iter().any(|i| loose_eq(i, t) == Some(true)),
+                _ => return None,
+            },
+            Op::StartsWith(p) => v.as_str()?.starts_with(p.as_str()),
+            Op::In(items) => {
+                if !is_scalar(v) {
+                    return None;
+                }
+                items.iter().any(|i| loose_eq(v, i) == Some(true))
+            }
+            Op::Lt(x) => v.as_f64()? < *x,
+            Op::Lte(x) => v.as_f64()? <= *x,
+            Op::Gt(x) => v.as_f64()? > *x,
+            Op::Gte(x) => v.as_f64()? >= *x,
+            Op::Between(lo, hi) => {
+                let n = v.as_f64()?;
+                *lo <= n && n <= *hi
+            }
+            Op::Before(t) => date_ms(v)? < *t,
+            Op::After(t) => date_ms(v)? > *t,
+            Op::WithinLast(d) => {
+                let t = date_ms(v)?;
+                t <= ts && t >= ts.saturating_sub(*d)
+            }
+            Op::IsTrue => matches!(v, Value::Bool(true)),
+            Op::IsFalse => matches!(v, Value::Bool(false)),
+        })
+    }
+
+    fn write_operand(&self, out: &mut String) {
+        let _ = match self {
+            Op::Equals(v) | Op::NotEquals(v) | Op::Contains(v) => write!(out, " {v}"),
+            Op::StartsWith(s) => write!(out, " '{s}'"),
+            Op::In(items) => write!(out, " {}", Value::Array(items.clone())),
+            Op::Lt(x) | Op::Lte(x) | Op::Gt(x) | Op::Gte(x) => write!(out, " {x}"),
+            Op::Between(lo, hi) => write!(out, " [{lo}, {hi}]"),
+            Op::Before(t) | Op::After(t) => write!(out, " {t}"),
+            Op::WithinLast(d) => write!(out, " {}s", d / 1000),
+            _ => Ok(()),
+        };
+    }
+}
+
+impl Leaf {
+    fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
+        let found = match self.subject {
+            Subject::Attr => map_get(ctx.attrs, &self.name),
+            Subject::Profile => ctx.profile.get(&self.name),
+        }
+        .filter(|v| !matches!(v, Value::Nil));
+        let (result, wrong_type) = match found {
+            None => (matches!(self.op, Op::NotExists), false),
+            Some(v) => match self.op.test(v, ctx.ts) {
+                Some(r) => (r, false),
+                None => (false, true),
+            },
+        };
+        if let Some(out) = trace {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            let subj = if self.subject == Subject::Attr { "attr" } else { "profile" };
+            let _ = match found {
+                None => write!(out, "{subj} {} missing", self.name),
+                Some(v) => write!(out, "{subj} {} = {v}", self.name),
+            };
+            if found.is_some() || !matches!(self.op, Op::Exists | Op::NotExists) {
+                let _ = write!(out, " {}", self.op_name);
+                self.op.write_operand(out);
+            } else {
+                let _ = write!(out, " {}", self.op_name);
+            }
+            let _ = write!(out, ": {result}");
+            if wrong_type {
+                out.push_str(" (wrong type)");
+            }
+        }
+        result
+    }
+}
+
+impl Cond {
+    /// Evaluate; when `trace` is given, append a readable account of the leaves evaluated.
+    pub fn eval(&self, ctx: &Ctx<'_>, mut trace: Option<&mut String>) -> bool {
+        match self {
+            Cond::Leaf(l) => l.eval(ctx, trace),
+            Cond::All(items) => items.iter().all(|c| c.eval(ctx, trace.as_deref_mut())),
+            Cond::Any(items) => items.iter().any(|c| c.eval(ctx, trace.as_deref_mut())),
+            Cond::Not(inner) => {
+                let r = !inner.eval(ctx, trace.as_deref_mut());
+                if let Some(out) = trace {
+                    let _ = write!(out, "; not => {r}");
+                }
+                r
+            }
+        }
+    }
+}

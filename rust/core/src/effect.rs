@@ -1,0 +1,84 @@
+//! Outbox effects: a message to send, with everything a template may use.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::event::Event;
+use crate::state::Membership;
+use crate::value::Value;
+
+#[derive(Serialize)]
+pub struct Message<'a> {
+    pub text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct EventCtx<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub ts: i64,
+    pub source: &'a Option<String>,
+    pub attrs: &'a Value,
+}
+
+#[derive(Serialize)]
+pub struct Balances {
+    pub qualifying: i64,
+    pub non_qualifying: i64,
+}
+
+#[derive(Serialize)]
+pub struct Context<'a> {
+    pub contact: &'a str,
+    pub event: EventCtx<'a>,
+    pub profile: &'a BTreeMap<String, Value>,
+    pub loyalty: BTreeMap<&'a str, Balances>,
+}
+
+#[derive(Serialize)]
+pub struct Effect<'a> {
+    pub id: String,
+    pub contact: &'a str,
+    pub channel: &'static str,
+    pub to: &'a str,
+    pub program: &'a str,
+    pub version: u64,
+    pub node: &'a str,
+    pub event_id: &'a str,
+    pub created_ms: i64,
+    pub message: Message<'a>,
+    pub context: Context<'a>,
+}
+
+/// Stable effect hash: xxh3_64(contact \0 event_id \0 program \0 version \0 node).
+pub fn effect_hash(contact: &str, event_id: &str, program: &str, version: u64, node: &str) -> u64 {
+    let v = version.to_string();
+    let mut buf = Vec::with_capacity(contact.len() + event_id.len() + program.len() + v.len() + node.len() + 4);
+    for (i, part) in [contact, event_id, program, &v, node].iter().enumerate() {
+        if i > 0 {
+            buf.push(0);
+        }
+        buf.extend_from_slice(part.as_bytes());
+    }
+    xxh3_64(&buf)
+}
+
+pub fn event_ctx(ev: &Event) -> EventCtx<'_> {
+    EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: &ev.attrs }
+}
+
+pub fn balances(loyalty: &BTreeMap<String, Membership>) -> BTreeMap<&str, Balances> {
+    loyalty
+        .iter()
+        .map(|(k, m)| (k.as_str(), Balances { qualifying: m.qualifying, non_qualifying: m.non_qualifying }))
+        .collect()
+}

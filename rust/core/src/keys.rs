@@ -1,0 +1,53 @@
+//! LMDB key layouts shared by the core and the Python side.
+
+/// `contact \0 id`: the seen-event key.
+pub fn seen_key(contact: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(contact.len() + 1 + id.len());
+    k.extend_from_slice(contact.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `contact \0 seq(8 bytes BE)`: history and ledger keys.
+pub fn seq_key(contact: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(contact.len() + 9);
+    k.extend_from_slice(contact.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `now_ms(8 bytes BE) hash(8 bytes BE)`: outbox key, ordered by creation time.
+pub fn outbox_key(now_ms: i64, hash: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16);
+    k.extend_from_slice(&(now_ms as u64).to_be_bytes());
+    k.extend_from_slice(&hash.to_be_bytes());
+    k
+}
+
+/// Shard of a contact: crc32 (IEEE) of its utf-8 bytes modulo `shards`.
+pub fn shard_of(contact: &str, shards: u32) -> u32 {
+    crc32fast::hash(contact.as_bytes()) % shards.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts() {
+        assert_eq!(seen_key("c", "e1"), b"c\0e1".to_vec());
+        assert_eq!(seq_key("c", 2), b"c\0\0\0\0\0\0\0\0\x02".to_vec());
+        assert_eq!(outbox_key(1, 2).len(), 16);
+        assert_eq!(&outbox_key(1, 2)[..8], &1u64.to_be_bytes());
+    }
+
+    #[test]
+    fn shard_is_crc32_ieee() {
+        // crc32("123456789") = 0xCBF43926
+        assert_eq!(shard_of("123456789", u32::MAX), 0xCBF4_3926 % u32::MAX);
+        assert_eq!(shard_of("anything", 1), 0);
+        assert_eq!(shard_of("x", 0), 0);
+    }
+}

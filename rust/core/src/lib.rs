@@ -1,0 +1,25 @@
+//! Cairn's pure core: definitions, wire validation, batch apply.
+//! No I/O, no clock, no randomness: the same inputs always give the same bytes.
+
+pub mod apply;
+pub mod batch;
+pub mod dates;
+pub mod definitions;
+pub mod effect;
+pub mod error;
+pub mod event;
+pub mod keys;
+pub mod loyalty;
+pub mod program;
+pub mod state;
+pub mod value;
+pub mod wire;
+
+pub use apply::{apply, BatchResult};
+pub use batch::Batch;
+pub use definitions::{compile, Catalog};
+pub use error::{ApplyError, DefinitionError, FrameError, StateError};
+pub use event::Event;
+pub use keys::shard_of;
+pub use value::Value;
+pub use wire::{split_frame, FrameSplit};

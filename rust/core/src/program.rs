@@ -1,0 +1,106 @@
+//! Walking a program from its entry node to End within one event.
+
+use crate::definitions::{Catalog, Channel, Ctx, NodeKind, Program, Send};
+use crate::effect::{balances, effect_hash, event_ctx, Context, Effect, Message};
+use crate::event::Event;
+use crate::keys::outbox_key;
+use crate::state::{RunRecord, State, Step};
+use crate::value::{encode, Value};
+
+/// An outbox row (key, encoded effect).
+pub type Row = (Vec<u8>, Vec<u8>);
+
+/// Where a message on `channel` goes for this contact, or why it cannot be sent.
+pub fn address<'a>(channel: Channel, contact: &'a str, state: &'a State) -> Result<&'a str, String> {
+    let field = |name: &str| match state.profile.get(name) {
+        Some(Value::Str(s)) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    match channel {
+        Channel::Email => field("email").ok_or_else(|| "no 'email' in profile".to_owned()),
+        Channel::Sms => field("phone").ok_or_else(|| "no 'phone' in profile".to_owned()),
+        Channel::Push | Channel::WebPush => Ok(field("push_token").unwrap_or(contact)),
+        _ => Ok(contact),
+    }
+}
+
+/// Does the program's trigger filter pass for this event?
+pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
+    match &p.filter {
+        None => true,
+        Some(f) => f.eval(&Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts }, None),
+    }
+}
+
+fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64) -> Row {
+    let hash = effect_hash(&ev.contact, &ev.id, &p.name, cat.version, node);
+    let effect = Effect {
+        id: format!("{hash:016x}"),
+        contact: &ev.contact,
+        channel: send.channel.name(),
+        to,
+        program: &p.name,
+        version: cat.version,
+        node,
+        event_id: &ev.id,
+        created_ms: now_ms,
+        message: Message {
+            text: &send.text,
+            subject: send.subject.as_deref(),
+            html: send.html.as_deref(),
+            title: send.title.as_deref(),
+        },
+        context: Context {
+            contact: &ev.contact,
+            event: event_ctx(ev),
+            profile: &state.profile,
+            loyalty: balances(&state.loyalty),
+        },
+    };
+    (outbox_key(now_ms, hash), encode(&effect))
+}
+
+/// Run `p` for `ev` from the entry node to End; effects are appended to `outbox`.
+pub fn run(cat: &Catalog, p: &Program, ev: &Event, state: &State, now_ms: i64, outbox: &mut Vec<Row>) -> RunRecord {
+    let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
+    let mut steps = Vec::new();
+    let mut at = 0usize;
+    // The graph is acyclic (checked at compile), so a walk visits each node at most once.
+    for _ in 0..p.nodes.len() {
+        let node = &p.nodes[at];
+        match &node.kind {
+            NodeKind::Decision { when, yes, no } => {
+                let mut reason = String::new();
+                let r = when.eval(&ctx, Some(&mut reason));
+                let outcome = if r { "yes" } else { "no" };
+                reason.push_str(" => ");
+                reason.push_str(outcome);
+                steps.push(Step { node: node.id.clone(), kind: "decision".into(), outcome: outcome.into(), reason });
+                at = if r { *yes } else { *no };
+            }
+            NodeKind::Action { send, next } => {
+                let (outcome, reason) = match address(send.channel, &ev.contact, state) {
+                    Ok(to) => {
+                        outbox.push(send_effect(cat, p, &node.id, send, to, ev, state, now_ms));
+                        ("sent", format!("{} to '{to}'", send.channel.name()))
+                    }
+                    Err(why) => ("skipped", why),
+                };
+                steps.push(Step { node: node.id.clone(), kind: "action".into(), outcome: outcome.into(), reason });
+                at = *next;
+            }
+            NodeKind::End => {
+                steps.push(Step { node: node.id.clone(), kind: "end".into(), outcome: "end".into(), reason: String::new() });
+                break;
+            }
+        }
+    }
+    RunRecord {
+        program: p.name.clone(),
+        version: cat.version,
+        event_id: ev.id.clone(),
+        ts: ev.ts,
+        status: "done".into(),
+        steps,
+    }
+}
