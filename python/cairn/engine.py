@@ -207,9 +207,9 @@ class Engine:
             await lane.drain()
         if self.dispatcher is None:
             return
+        # The dispatcher's own loop delivers; draining here too could send twice.
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            await self.dispatcher.drain_once()
             totals = (await self.status())["totals"]
             if totals["outbox"] == totals["retrying"]:
                 return
