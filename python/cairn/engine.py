@@ -202,7 +202,8 @@ class Engine:
         return [r for shard_rows in rows for r in shard_rows][:limit]
 
     async def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until everything accepted is applied and the outbox is delivered or parked."""
+        """Wait until everything accepted is applied and every effect is delivered or
+        dead-lettered (at most ``timeout_s``; retries keep their backoff)."""
         for lane in self.lanes:
             await lane.drain()
         if self.dispatcher is None:
@@ -211,7 +212,7 @@ class Engine:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             totals = (await self.status())["totals"]
-            if totals["outbox"] == totals["retrying"]:
+            if totals["outbox"] == 0:
                 return
             await asyncio.sleep(0.05)
 
