@@ -33,9 +33,20 @@ pub struct BatchResult {
 }
 
 /// Apply `batch` given the stored `states` and the `seen` keys found.
-pub fn apply(cat: &Catalog, batch: &Batch, states: &[Row], seen: &[Row], now_ms: i64) -> Result<BatchResult, ApplyError> {
-    let stored: HashMap<&[u8], &[u8]> = states.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
-    let found: HashSet<&[u8]> = seen.iter().map(|(k, _)| k.as_slice()).collect();
+pub fn apply<K, V, SK, SV>(
+    cat: &Catalog,
+    batch: &Batch,
+    states: &[(K, V)],
+    seen: &[(SK, SV)],
+    now_ms: i64,
+) -> Result<BatchResult, ApplyError>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+    SK: AsRef<[u8]>,
+{
+    let stored: HashMap<&[u8], &[u8]> = states.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    let found: HashSet<&[u8]> = seen.iter().map(|(k, _)| k.as_ref()).collect();
     let mut live: HashMap<&str, State> = HashMap::new();
     let mut in_batch: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
     let mut out = BatchResult::default();

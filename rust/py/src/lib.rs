@@ -1,1 +1,280 @@
-//! placeholder
+//! Thin pyo3 binding of cairn-core, imported as `cairn._core`. Conversion only: all
+//! logic lives in the pure core; the GIL is released during the core work.
+
+use std::sync::Arc;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use cairn_core as core;
+
+create_exception!(cairn._core, CairnError, PyException, "Base class of every error raised by cairn._core.");
+create_exception!(
+    cairn._core,
+    DefinitionError,
+    CairnError,
+    "Definitions that do not compile; `errors` lists every (path, message)."
+);
+create_exception!(
+    cairn._core,
+    FrameError,
+    CairnError,
+    "A frame or batch that cannot be processed; attributes `code` and `seq`."
+);
+
+fn definition_error(py: Python<'_>, e: core::DefinitionError) -> PyErr {
+    let err = DefinitionError::new_err(e.to_string());
+    let errors = PyList::new(py, e.errors.iter().map(|(p, m)| (p.as_str(), m.as_str())));
+    if let Ok(errors) = errors {
+        let _ = err.value(py).setattr("errors", errors);
+    }
+    err
+}
+
+fn frame_error(py: Python<'_>, e: core::FrameError) -> PyErr {
+    let err = FrameError::new_err(e.message.clone());
+    let v = err.value(py);
+    let _ = v.setattr("code", e.code);
+    let _ = v.setattr("seq", e.seq);
+    err
+}
+
+fn rows<'py>(py: Python<'py>, rows: &[(Vec<u8>, Vec<u8>)]) -> PyResult<Py<PyList>> {
+    let items = rows
+        .iter()
+        .map(|(k, v)| PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)]))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.unbind())
+}
+
+/// Compiled, immutable definitions.
+#[pyclass(frozen, module = "cairn._core")]
+struct Catalog {
+    inner: Arc<core::Catalog>,
+}
+
+#[pymethods]
+impl Catalog {
+    /// Compile a msgpack-encoded definitions mapping.
+    #[staticmethod]
+    #[pyo3(signature = (doc, version = 1))]
+    fn compile(py: Python<'_>, doc: PyBackedBytes, version: u64) -> PyResult<Catalog> {
+        match py.detach(|| core::compile(&doc, version)) {
+            Ok(c) => Ok(Catalog { inner: Arc::new(c) }),
+            Err(e) => Err(definition_error(py, e)),
+        }
+    }
+
+    #[getter]
+    fn version(&self) -> u64 {
+        self.inner.version
+    }
+
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.inner;
+        let d = PyDict::new(py);
+        d.set_item("version", c.version)?;
+        d.set_item("strict_types", c.strict_types)?;
+        let types: Vec<&str> = c.interaction_types.iter().map(|t| t.name.as_str()).collect();
+        d.set_item("interaction_types", types)?;
+        let programs: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
+        d.set_item("programs", programs)?;
+        let loyalty = PyList::empty(py);
+        for l in &c.loyalty {
+            let ld = PyDict::new(py);
+            ld.set_item("name", &l.name)?;
+            ld.set_item("rules", l.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())?;
+            loyalty.append(ld)?;
+        }
+        d.set_item("loyalty", loyalty)?;
+        Ok(d)
+    }
+
+    /// Decode and validate one wire frame, route valid events to shards.
+    fn split_frame(&self, py: Python<'_>, frame: PyBackedBytes, shards: u32, now_ms: i64) -> PyResult<FrameSplit> {
+        if shards == 0 {
+            return Err(PyValueError::new_err("shards must be >= 1"));
+        }
+        let cat = &self.inner;
+        let split = py.detach(|| core::split_frame(cat, &frame, shards, now_ms)).map_err(|e| frame_error(py, e))?;
+        let batches = split
+            .batches
+            .iter()
+            .map(|(s, b, n)| (*s, PyBytes::new(py, b), *n).into_pyobject(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        let rejected = split
+            .rejected
+            .iter()
+            .map(|(i, c, m)| (*i, *c, m.as_str()).into_pyobject(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(FrameSplit {
+            op: split.op,
+            seq: split.seq,
+            batches: PyList::new(py, batches)?.unbind(),
+            rejected: PyList::new(py, rejected)?.unbind(),
+            total: split.total,
+        })
+    }
+
+    /// Apply a batch to the stored states; GIL released during the work.
+    fn apply(
+        &self,
+        py: Python<'_>,
+        batch: &Bound<'_, Batch>,
+        states: Vec<(PyBackedBytes, PyBackedBytes)>,
+        seen: Vec<(PyBackedBytes, PyBackedBytes)>,
+        now_ms: i64,
+    ) -> PyResult<BatchResult> {
+        let cat = &self.inner;
+        let b = &batch.get().inner;
+        let r = py
+            .detach(|| core::apply(cat, b, &states, &seen, now_ms))
+            .map_err(|e| CairnError::new_err(e.to_string()))?;
+        Ok(BatchResult {
+            states: rows(py, &r.states)?,
+            seen: rows(py, &r.seen)?,
+            history: rows(py, &r.history)?,
+            ledger: rows(py, &r.ledger)?,
+            outbox: rows(py, &r.outbox)?,
+            parts: PyList::new(py, r.parts)?.unbind(),
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            effects: r.effects,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Catalog version={} programs={} loyalty={} interaction_types={}>",
+            self.inner.version,
+            self.inner.programs.len(),
+            self.inner.loyalty.len(),
+            self.inner.interaction_types.len()
+        )
+    }
+}
+
+/// The normalized events of one or more batch parts, in order.
+#[pyclass(frozen, module = "cairn._core")]
+struct Batch {
+    inner: core::Batch,
+}
+
+#[pymethods]
+impl Batch {
+    #[new]
+    fn new(py: Python<'_>, parts: Vec<PyBackedBytes>) -> PyResult<Batch> {
+        py.detach(|| core::Batch::decode(&parts)).map(|inner| Batch { inner }).map_err(|e| frame_error(py, e))
+    }
+
+    fn state_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.state_keys().iter().map(|k| PyBytes::new(py, k)))
+    }
+
+    fn seen_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.seen_keys().iter().map(|k| PyBytes::new(py, k)))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Batch events={} parts={}>", self.inner.len(), self.inner.part_ends.len())
+    }
+}
+
+/// The result of `Catalog.split_frame`.
+#[pyclass(frozen, module = "cairn._core")]
+struct FrameSplit {
+    #[pyo3(get)]
+    op: String,
+    #[pyo3(get)]
+    seq: Option<u64>,
+    #[pyo3(get)]
+    batches: Py<PyList>,
+    #[pyo3(get)]
+    rejected: Py<PyList>,
+    #[pyo3(get)]
+    total: usize,
+}
+
+#[pymethods]
+impl FrameSplit {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<FrameSplit op={:?} seq={} batches={} rejected={} total={}>",
+            self.op,
+            self.seq.map_or_else(|| "None".to_owned(), |s| s.to_string()),
+            self.batches.bind(py).len(),
+            self.rejected.bind(py).len(),
+            self.total
+        )
+    }
+}
+
+/// The result of `Catalog.apply`: rows ready for one LMDB write transaction.
+#[pyclass(frozen, module = "cairn._core")]
+struct BatchResult {
+    #[pyo3(get)]
+    states: Py<PyList>,
+    #[pyo3(get)]
+    seen: Py<PyList>,
+    #[pyo3(get)]
+    history: Py<PyList>,
+    #[pyo3(get)]
+    ledger: Py<PyList>,
+    #[pyo3(get)]
+    outbox: Py<PyList>,
+    #[pyo3(get)]
+    parts: Py<PyList>,
+    #[pyo3(get)]
+    accepted: usize,
+    #[pyo3(get)]
+    duplicates: usize,
+    #[pyo3(get)]
+    effects: usize,
+}
+
+#[pymethods]
+impl BatchResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "<BatchResult accepted={} duplicates={} effects={}>",
+            self.accepted, self.duplicates, self.effects
+        )
+    }
+}
+
+/// Shard of a contact: crc32 (IEEE) of its utf-8 bytes modulo `shards`.
+#[pyfunction]
+fn shard_of(contact: &str, shards: u32) -> PyResult<u32> {
+    if shards == 0 {
+        return Err(PyValueError::new_err("shards must be >= 1"));
+    }
+    Ok(core::shard_of(contact, shards))
+}
+
+/// A catalog without definitions, version 0.
+#[pyfunction]
+fn empty_catalog() -> Catalog {
+    Catalog { inner: Arc::new(core::Catalog::empty()) }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Catalog>()?;
+    m.add_class::<Batch>()?;
+    m.add_class::<FrameSplit>()?;
+    m.add_class::<BatchResult>()?;
+    m.add_function(wrap_pyfunction!(shard_of, m)?)?;
+    m.add_function(wrap_pyfunction!(empty_catalog, m)?)?;
+    m.add("CairnError", py.get_type::<CairnError>())?;
+    m.add("DefinitionError", py.get_type::<DefinitionError>())?;
+    m.add("FrameError", py.get_type::<FrameError>())?;
+    Ok(())
+}
