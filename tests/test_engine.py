@@ -114,7 +114,9 @@ def test_other_currency_does_not_earn(engine):
     with Client(host=engine.host, port=engine.port) as client:
         client.send([usd])
     found = engine.contact("ann")
-    assert found["ledger"] == []
+    # The ledger explains why nothing was earned: one zero row naming the currency.
+    assert [(r["delta"], r["balance"]) for r in found["ledger"]] == [(0, 0)]
+    assert "USD" in found["ledger"][0]["reason"] and "EUR" in found["ledger"][0]["reason"]
     assert found["state"].get("loyalty", {}).get("club", {}).get("non_qualifying", 0) == 0
 
 
