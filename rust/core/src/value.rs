@@ -8,6 +8,9 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 /// Cap on pre-allocation from untrusted length prefixes.
 const MAX_PREALLOC: usize = 1024;
 
+/// Deepest nesting of lists and maps accepted when decoding (bounds stack use).
+pub const MAX_DEPTH: usize = 64;
+
 /// A decoded msgpack value. Map keys must be strings; maps keep their order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
@@ -246,6 +249,7 @@ impl<'de> Deserialize<'de> for KeyString {
 /// Decode exactly one msgpack value from `bytes` (no trailing bytes allowed).
 pub fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    de.set_max_depth(MAX_DEPTH);
     let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
     let used = de.position() as usize;
     if used != bytes.len() {

@@ -38,6 +38,7 @@ fn parse(doc: &[u8]) -> Result<Doc, DefinitionError> {
         }
     }
     let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(doc));
+    de.set_max_depth(crate::value::MAX_DEPTH);
     serde_path_to_error::deserialize::<_, Doc>(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };

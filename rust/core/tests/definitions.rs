@@ -1,0 +1,268 @@
+mod common;
+
+use cairn_core::compile;
+use common::*;
+
+fn doc_with_program(nodes: Vec<cairn_core::Value>) -> Vec<u8> {
+    bytes(&map(vec![
+        ("profile_fields", map(vec![("tag", s("text")), ("age", s("number"))])),
+        (
+            "interaction_types",
+            list(vec![map(vec![
+                ("name", s("purchase")),
+                ("channel", s("store")),
+                ("source", s("api")),
+                ("attributes", map(vec![("store_code", s("text")), ("amount", s("number")), ("vip", s("bool")), ("at", s("date"))])),
+            ])]),
+        ),
+        ("programs", list(vec![map(vec![("name", s("p")), ("trigger", map(vec![("event", s("purchase"))])), ("nodes", list(nodes))])])),
+    ]))
+}
+
+fn decision(when: cairn_core::Value) -> Vec<cairn_core::Value> {
+    vec![
+        map(vec![("id", s("d")), ("type", s("decision")), ("when", when), ("yes", s("e")), ("no", s("e"))]),
+        map(vec![("id", s("e")), ("type", s("end"))]),
+    ]
+}
+
+fn leaf(attr: &str, op: &str, value: Option<cairn_core::Value>) -> cairn_core::Value {
+    let mut e = vec![("attr", s(attr)), ("op", s(op))];
+    if let Some(v) = value {
+        e.push(("value", v));
+    }
+    map(e)
+}
+
+fn errors(doc: &[u8]) -> Vec<(String, String)> {
+    compile(doc, 1).expect_err("should not compile").errors
+}
+
+#[test]
+fn empty_and_nil_documents_compile() {
+    assert!(compile(&bytes(&map(vec![])), 1).is_ok());
+    assert!(compile(&bytes(&cairn_core::Value::Nil), 1).unwrap().programs.is_empty());
+    let e = errors(&bytes(&list(vec![])));
+    assert!(e[0].1.contains("must be a mapping"));
+    let e = errors(b"\xc1");
+    assert!(e[0].1.contains("not one msgpack value"));
+}
+
+#[test]
+fn unknown_key_has_a_path() {
+    let doc = doc_with_program(vec![map(vec![("id", s("e")), ("type", s("end")), ("nxet", s("x"))])]);
+    let e = errors(&doc);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].0, "programs[0].nodes[0].nxet");
+    assert!(e[0].1.contains("unknown field `nxet`"), "{}", e[0].1);
+}
+
+#[test]
+fn op_not_offered_for_declared_type() {
+    let e = errors(&doc_with_program(decision(leaf("store_code", "gt", Some(i(3))))));
+    assert_eq!(e[0].0, "programs[0].nodes[0].when.op");
+    assert_eq!(
+        e[0].1,
+        "operator 'gt' is not offered for text attribute 'store_code' of 'purchase'; text offers: equals, not_equals, contains, starts_with, in, exists, not_exists"
+    );
+    let e = errors(&doc_with_program(decision(map(vec![("profile", s("age")), ("op", s("contains")), ("value", i(1))]))));
+    assert!(e[0].1.contains("number profile field 'age'"), "{}", e[0].1);
+}
+
+#[test]
+fn nested_paths_and_all_errors_collected() {
+    let when = map(vec![(
+        "all",
+        list(vec![leaf("amount", ">", Some(i(1))), leaf("amount", "between", Some(list(vec![i(5)]))), leaf("at", "within_last", Some(s("7w")))]),
+    )]);
+    let e = errors(&doc_with_program(decision(when)));
+    let paths: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(paths, vec!["programs[0].nodes[0].when.all[1].value", "programs[0].nodes[0].when.all[2].value"]);
+}
+
+#[test]
+fn value_shapes_checked() {
+    let cases = vec![
+        leaf("x", "in", Some(s("MI"))),
+        leaf("x", "between", Some(list(vec![i(5), i(1)]))),
+        leaf("x", "before", Some(s("2026-13-01"))),
+        leaf("x", "within_last", Some(i(7))),
+        leaf("x", "exists", Some(i(1))),
+        leaf("x", "gt", None),
+        leaf("x", "lt", Some(s("a"))),
+        leaf("x", "starts_with", Some(i(1))),
+        leaf("x", "bogus", Some(i(1))),
+        leaf("store_code", "equals", Some(i(1))),
+        map(vec![("attr", s("x"))]),
+        map(vec![]),
+        map(vec![("attr", s("x")), ("profile", s("y")), ("op", s("exists"))]),
+        map(vec![("all", list(vec![]))]),
+    ];
+    for c in cases {
+        let dbg = format!("{c}");
+        let e = errors(&doc_with_program(decision(c)));
+        assert_eq!(e.len(), 1, "{dbg}: {e:?}");
+        assert!(e[0].0.starts_with("programs[0].nodes[0].when"), "{dbg}: {e:?}");
+    }
+}
+
+#[test]
+fn undeclared_attrs_accept_any_op_and_aliases_work() {
+    for (op, v) in [
+        ("=", Some(i(1))),
+        ("!=", Some(s("a"))),
+        ("<", Some(i(1))),
+        ("<=", Some(i(1))),
+        (">", Some(i(1))),
+        (">=", Some(i(1))),
+        ("in", Some(list(vec![s("a"), i(2)]))),
+        ("after", Some(s("2026-11-23T10:00:00Z"))),
+        ("before", Some(i(5))),
+        ("within_last", Some(s("12h"))),
+        ("is_true", None),
+        ("not_exists", None),
+        ("contains", Some(s("x"))),
+    ] {
+        let doc = doc_with_program(decision(leaf("undeclared", op, v)));
+        assert!(compile(&doc, 1).is_ok(), "{op}");
+    }
+}
+
+#[test]
+fn graph_checks() {
+    let end = |id: &str| map(vec![("id", s(id)), ("type", s("end"))]);
+    // Unknown target, missing no, unreachable node.
+    let nodes = vec![
+        map(vec![("id", s("d")), ("type", s("decision")), ("when", leaf("x", "exists", None)), ("yes", s("nope"))]),
+        end("e"),
+    ];
+    let e = errors(&doc_with_program(nodes));
+    let msgs: Vec<String> = e.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+    assert!(msgs.iter().any(|m| m.contains("nodes[0].yes: no node with id 'nope'")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("needs 'no'")), "{msgs:?}");
+
+    let nodes = vec![end("a"), end("b")];
+    let e = errors(&doc_with_program(nodes));
+    assert_eq!(e[0], ("programs[0].nodes[1]".into(), "node 'b' is unreachable from the entry node 'a'".into()));
+
+    let nodes = vec![
+        map(vec![("id", s("a")), ("type", s("action")), ("send", map(vec![("channel", s("web")), ("text", s("t"))])), ("next", s("b"))]),
+        map(vec![("id", s("b")), ("type", s("action")), ("send", map(vec![("channel", s("web")), ("text", s("t"))])), ("next", s("a"))]),
+    ];
+    let e = errors(&doc_with_program(nodes));
+    assert!(e[0].1.starts_with("cycle a -> b -> a"), "{e:?}");
+
+    let e = errors(&doc_with_program(vec![end("a"), end("a")]));
+    assert!(e[0].1.contains("already used"), "{e:?}");
+    let e = errors(&doc_with_program(vec![]));
+    assert!(e[0].1.contains("at least one node"));
+    let e = errors(&doc_with_program(vec![map(vec![("id", s("a")), ("type", s("wait"))])]));
+    assert!(e[0].1.contains("unknown node type 'wait'"));
+    let e = errors(&doc_with_program(vec![map(vec![("id", s("a")), ("type", s("end")), ("next", s("a"))])]));
+    assert!(e[0].1.contains("not allowed on a end node"), "{e:?}");
+}
+
+#[test]
+fn send_checks() {
+    let action = |send: cairn_core::Value| {
+        vec![
+            map(vec![("id", s("a")), ("type", s("action")), ("send", send), ("next", s("e"))]),
+            map(vec![("id", s("e")), ("type", s("end"))]),
+        ]
+    };
+    let e = errors(&doc_with_program(action(map(vec![("channel", s("fax")), ("text", s("t"))]))));
+    assert!(e[0].1.contains("unknown channel 'fax'; channels: email, sms, push"), "{e:?}");
+    let e = errors(&doc_with_program(action(map(vec![("channel", s("sms"))]))));
+    assert!(e[0].1.contains("needs 'text'"));
+    let e = errors(&doc_with_program(action(map(vec![("channel", s("sms")), ("text", s("t")), ("subject", s("s"))]))));
+    assert_eq!(e[0].0, "programs[0].nodes[0].send.subject");
+    for ok in [
+        map(vec![("channel", s("email")), ("text", s("t")), ("subject", s("s")), ("html", s("h"))]),
+        map(vec![("channel", s("push")), ("text", s("t")), ("title", s("s"))]),
+        map(vec![("channel", s("in_app")), ("text", s("t")), ("title", s("s"))]),
+    ] {
+        assert!(compile(&doc_with_program(action(ok)), 1).is_ok());
+    }
+}
+
+#[test]
+fn interaction_types_checks() {
+    let it = |name: &str, source: &str| map(vec![("name", s(name)), ("channel", s("store")), ("source", s(source))]);
+    let doc = bytes(&map(vec![(
+        "interaction_types",
+        list(vec![it("Store_Visit", "api"), it("store_visit", "api"), it("x", "carrier_pigeon"), it("$x", "api")]),
+    )]));
+    let e = errors(&doc);
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert_eq!(e[0].0, "interaction_types[1].name");
+    assert!(e[0].1.contains("case-insensitive"));
+    assert!(e[1].1.contains("unknown source 'carrier_pigeon'; sources: api, import, web_tracker, mobile_sdk, other"));
+    let doc = bytes(&map(vec![("interaction_types", list(vec![map(vec![("name", s("x")), ("source", s("api"))])]))]));
+    assert!(errors(&doc)[0].1.contains("missing field `channel`"));
+    let doc = bytes(&map(vec![("profile_fields", map(vec![("x", s("map"))]))]));
+    assert_eq!(errors(&doc)[0].0, "profile_fields.x");
+}
+
+#[test]
+fn strict_types_restricts_references() {
+    let rule = map(vec![
+        ("name", s("r")),
+        ("event", s("Gym_Checkin")),
+        ("effects", list(vec![map(vec![("credit", map(vec![("points", i(1)), ("kind", s("qualifying"))]))])])),
+    ]);
+    let doc = |strict: bool| {
+        bytes(&map(vec![
+            ("strict_types", cairn_core::Value::Bool(strict)),
+            ("loyalty", list(vec![map(vec![("name", s("club")), ("rules", list(vec![rule.clone()]))])])),
+        ]))
+    };
+    assert!(compile(&doc(false), 1).is_ok());
+    let e = errors(&doc(true));
+    assert_eq!(e[0].0, "loyalty[0].rules[0].event");
+    assert!(e[0].1.contains("unknown event type 'Gym_Checkin'"));
+}
+
+#[test]
+fn loyalty_checks() {
+    let credit = |p: i64, k: &str| map(vec![("credit", map(vec![("points", i(p)), ("kind", s(k))]))]);
+    let rule = |n: &str, effects| map(vec![("name", s(n)), ("event", s("purchase")), ("effects", list(effects))]);
+    let doc = bytes(&map(vec![(
+        "loyalty",
+        list(vec![
+            map(vec![("name", s("club")), ("join", s("sometimes")), ("rules", list(vec![rule("a", vec![credit(0, "gold")]), rule("A", vec![])]))]),
+            map(vec![("name", s("Club")), ("rules", list(vec![rule("a", vec![credit(1, "qualifying")])]))]),
+        ]),
+    )]));
+    let e = errors(&doc);
+    let paths: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "loyalty[0].join",
+            "loyalty[0].rules[0].effects[0].credit.kind",
+            "loyalty[0].rules[1].name",
+            "loyalty[0].rules[1].effects",
+            "loyalty[1].name"
+        ],
+        "{e:?}"
+    );
+}
+
+#[test]
+fn index_by_lowercased_event() {
+    let nodes = vec![map(vec![("id", s("e")), ("type", s("end"))])];
+    let doc = bytes(&map(vec![(
+        "programs",
+        list(vec![map(vec![("name", s("p")), ("trigger", map(vec![("event", s("PURCHASE"))])), ("nodes", list(nodes))])]),
+    )]));
+    let c = compile(&doc, 7).unwrap();
+    assert_eq!(c.version, 7);
+    assert_eq!(c.by_event.get("purchase").unwrap().programs, vec![0]);
+}
+
+#[test]
+fn error_display_lists_one_per_line() {
+    let e = compile(&doc_with_program(vec![]), 1).unwrap_err();
+    assert_eq!(e.to_string().lines().count(), e.errors.len());
+    assert!(e.to_string().starts_with("programs[0].nodes: "));
+}
