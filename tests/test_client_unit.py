@@ -119,14 +119,21 @@ class FakeGateway:
 
     ``drop_after``: on the first connection, close without answering once that
     many frames were read. ``hold``: on the first connection, keep acks back
-    until that many frames are in, proving the client pipelines. ``fail_seqs``: answer these seqs with an
-    ``error``. Dedups events by id like the real engine.
+    until that many frames are in, proving the client pipelines. ``fail``: seq ->
+    error codes to answer its next arrivals with, then ack it.
+    ``shutdown_after``: on the first connection, after that many frames answer
+    them all, announce ``shutting_down`` and close, recording any frame the
+    client still sends in ``after_notice``. Dedups events by id like the real
+    engine.
     """
 
     def __init__(self, *, token: str | None = None, max_batch: int = 10_000, max_frame: int = 4 << 20,
-                 drop_after: int | None = None, hold: int = 0, fail_seqs: frozenset[int] = frozenset()) -> None:
+                 drop_after: int | None = None, hold: int = 0, fail: dict[int, list[str]] | None = None,
+                 shutdown_after: int | None = None) -> None:
         self.token, self.max_batch, self.max_frame = token, max_batch, max_frame
-        self.drop_after, self.hold, self.fail_seqs = drop_after, hold, fail_seqs
+        self.drop_after, self.hold, self.fail = drop_after, hold, fail or {}
+        self.shutdown_after = shutdown_after
+        self.after_notice: list[dict[str, Any]] = []
         self.hellos: list[dict[str, Any]] = []
         self.frames: list[tuple[int, dict[str, Any]]] = []  # (connection number, frame)
         self.seen: set[str] = set()
@@ -183,15 +190,28 @@ class FakeGateway:
             if number == 1 and self.drop_after is not None and count >= self.drop_after:
                 return  # vanish without answering anything still held
             held.append(encode(self._answer(frame)))
+            if number == 1 and self.shutdown_after is not None and count >= self.shutdown_after:
+                await self._shut_down(reader, writer, held)
+                return
             if count >= self.hold or number > 1:
                 writer.write(b"".join(held))
                 held.clear()
                 await writer.drain()
 
+    async def _shut_down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         held: list[bytes]) -> None:
+        writer.write(b"".join(held) + encode(error("shutting_down", "bye")))
+        await writer.drain()
+        try:
+            while (body := await asyncio.wait_for(read_frame(reader, self.max_frame), 0.2)) is not None:
+                self.after_notice.append(decode(body))
+        except asyncio.TimeoutError:
+            pass
+
     def _answer(self, frame: dict[str, Any]) -> dict[str, Any]:
         seq = frame.get("seq")
-        if seq in self.fail_seqs:
-            return error("internal", "boom", seq)
+        if self.fail.get(seq):
+            return error(self.fail[seq].pop(0), "boom", seq)
         if frame["op"] == "status":
             return {"op": "status", "seq": seq, "shards": 4}
         if frame["op"] != "events":
@@ -312,14 +332,36 @@ async def test_reconnect_gives_up() -> None:
 
 
 async def test_frame_error_raises_after_the_rest_completes() -> None:
-    gw = await gateway(fail_seqs=frozenset({2}))
+    gw = await gateway(fail={2: ["invalid"]})
     async with AsyncClient(port=gw.port, frame_events=10) as client:
         with pytest.raises(CairnSendError) as info:
             await client.send(ev(i) for i in range(40))
     await gw.stop()
     err = info.value
-    assert err.code == "internal" and err.result.accepted == 30 and err.result.frames == 3
-    assert err.errors == [{"seq": 2, "first_index": 10, "events": 10, "code": "internal", "message": "boom"}]
+    assert err.code == "invalid" and err.result.accepted == 30 and err.result.frames == 3
+    assert err.errors == [{"seq": 2, "first_index": 10, "events": 10, "code": "invalid", "message": "boom"}]
+
+
+async def test_internal_error_on_events_frame_is_resent() -> None:
+    gw = await gateway(fail={2: ["internal", "internal"]})
+    async with AsyncClient(port=gw.port, frame_events=10) as client:
+        result = await asyncio.wait_for(client.send(ev(i) for i in range(40)), 10)
+        gw.fail[client.reserve_seqs(1)[0] + 1] = ["internal"]
+        with pytest.raises(CairnServerError):  # an admin request may not be idempotent
+            await client.request("status")
+    await gw.stop()
+    assert (result.accepted, result.frames) == (40, 4)
+    assert [f["seq"] for _, f in gw.frames].count(2) == 3
+
+
+async def test_shutting_down_notice_stops_writes_then_resends_elsewhere() -> None:
+    gw = await gateway(shutdown_after=4, hold=4)
+    async with AsyncClient(port=gw.port, frame_events=5, max_in_flight=4) as client:
+        result = await asyncio.wait_for(client.send(ev(i) for i in range(50)), 10)
+    await gw.stop()
+    assert gw.after_notice == []  # nothing sent to a server that is going away
+    assert (result.accepted, result.duplicates, result.frames) == (50, 0, 10)
+    assert [f["seq"] for n, f in gw.frames if n == 2] == list(range(5, 11))
 
 
 async def test_request_round_trip_and_error() -> None:
@@ -365,6 +407,15 @@ def threaded_gateway(**options: Any) -> Iterator[FakeGateway]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+def test_sync_client_connects_at_once() -> None:
+    with threaded_gateway(token="t") as gw:
+        port = gw.port
+        with pytest.raises(CairnServerError, match="unauthorized"):
+            Client(port=port, token="bad")
+    with pytest.raises(OSError):  # CairnConnectionError is a ConnectionError too
+        Client(port=port, connect_timeout=2)
 
 
 def test_sync_client() -> None:

@@ -79,15 +79,27 @@ class CairnError(Exception):
 class CairnServerError(CairnError):
     """The server answered with an ``error`` frame."""
 
-    def __init__(self, code: str, message: str, seq: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, seq: int | None = None, reply: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.seq = seq
+        #: The whole ``error`` frame, for extra keys (e.g. ``errors`` of ``apply``).
+        self.reply = reply or {}
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any], seq: int | None = None) -> CairnServerError:
+        """Build from an ``error`` frame."""
+        return cls(str(reply.get("code", "internal")), str(reply.get("message", "")), seq, reply)
 
 
-class CairnConnectionError(CairnError):
-    """The connection could not be established or was lost for good."""
+class CairnConnectionError(CairnError, ConnectionError):
+    """The connection could not be established or was lost for good.
+
+    Also a ``ConnectionError`` (so an ``OSError``), like the socket errors it wraps.
+    """
 
 
 class CairnProtocolError(CairnError):
@@ -268,6 +280,9 @@ class _SendTracker:
 # ------------------------------------------------------------- async client
 
 
+_UNWRITTEN = -1  # _Pending.generation of a frame that must be (re)written
+
+
 @dataclass(slots=True, eq=False)
 class _Pending:
     """A frame sent (or queued) and not yet answered; kept whole for resending."""
@@ -276,7 +291,8 @@ class _Pending:
     data: bytes
     future: asyncio.Future[dict[str, Any]]
     on_ack: OnAck | None
-    generation: int = -1  # connection it was last written on; -1: not yet written
+    retry_internal: bool
+    generation: int = _UNWRITTEN  # connection it was last written on
     resends: int = 0
 
 
@@ -333,6 +349,7 @@ class AsyncClient:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._generation = 0
         self._resending: int | None = None  # generation whose resend is under way
+        self._draining: int | None = None  # generation the server is shutting down
         self._connected_once = False
         self._closed = False
         self._fatal: BaseException | None = None
@@ -384,7 +401,9 @@ class AsyncClient:
         self._seqs = itertools.count(first + n)
         return range(first, first + n)
 
-    async def send_raw(self, body: bytes, seq: int, on_ack: OnAck | None = None) -> asyncio.Future[dict[str, Any]]:
+    async def send_raw(
+        self, body: bytes, seq: int, on_ack: OnAck | None = None, *, retry_internal: bool = False
+    ) -> asyncio.Future[dict[str, Any]]:
         """Send one pre-encoded frame body carrying ``seq``; return its answer's future.
 
         Waits while ``max_in_flight`` frames are unanswered (and for TCP
@@ -392,7 +411,10 @@ class AsyncClient:
         (``ack`` or an admin reply) or fails with ``CairnServerError`` for an
         ``error`` answer. ``on_ack(seq, reply, t_ack_ns)`` is called for either as
         soon as it is read. ``seq`` must not be in flight already; take it from
-        ``reserve_seqs`` when mixing with ``send``/``request``.
+        ``reserve_seqs`` when mixing with ``send``/``request``. With
+        ``retry_internal`` an ``internal`` error (a shard failed, part of the frame
+        may be committed) resends the frame instead of failing it; only for
+        idempotent frames such as events.
         """
         self._check_usable()
         await self._slots.acquire()
@@ -400,10 +422,11 @@ class AsyncClient:
             self._slots.release()
             self._check_usable()
             raise ValueError(f"seq {seq} is already in flight")
-        pending = _Pending(seq, frame_bytes(body), asyncio.get_running_loop().create_future(), on_ack)
+        future = asyncio.get_running_loop().create_future()
+        pending = _Pending(seq, frame_bytes(body), future, on_ack, retry_internal)
         self._pending[seq] = pending
-        # While a resend is under way it will pick this frame up, after older ones.
-        if self._writer is not None and self._resending != self._generation:
+        # Otherwise the next resend picks this frame up, after older ones.
+        if self._may_write():
             self._write(pending)
             await self._drain()
         return pending.future
@@ -456,7 +479,8 @@ class AsyncClient:
             reported = len(refused)
             seq = next(self._seqs)
             on_ack = partial(tracker.on_reply, frame.indices)
-            futures.append(await self.send_raw(events_body(seq, frame.packed), seq, on_ack))
+            body = events_body(seq, frame.packed)
+            futures.append(await self.send_raw(body, seq, on_ack, retry_internal=True))
             if len(futures) >= 4 * self.max_in_flight:
                 # Forget answered frames so a huge import keeps a bounded list.
                 self._raise_lost(futures)
@@ -513,7 +537,7 @@ class AsyncClient:
         if not isinstance(reply, dict):
             raise CairnProtocolError(f"handshake answer is not a map: {reply!r}")
         if reply.get("op") == "error":
-            raise CairnServerError(str(reply.get("code")), str(reply.get("message", "")))
+            raise CairnServerError.from_reply(reply)
         if reply.get("op") != "welcome":
             raise CairnProtocolError(f"expected welcome, got {reply.get('op')!r}")
         return reply
@@ -557,11 +581,39 @@ class AsyncClient:
         if pending is None:
             log.debug("answer for unknown seq %r ignored", seq)
             return
-        if reply.get("op") == "error" and reply.get("code") == "shutting_down":
-            # Not committed: keep the frame and resend it on the next connection.
-            self._connection_lost(self._generation, "server shutting down")
+        if reply.get("op") == "error" and self._retried(pending, reply):
             return
         self._settle(pending, reply, t_ns)
+
+    def _retried(self, pending: _Pending, reply: dict[str, Any]) -> bool:
+        """Keep a frame whose error answer calls for a resend; False if the error is final."""
+        code = reply.get("code")
+        if code == "shutting_down":
+            # Not committed: the next connection resends it.
+            pending.generation = _UNWRITTEN
+            self._stop_writing()
+            return True
+        if code == "internal" and pending.retry_internal and pending.resends < self.reconnect_attempts:
+            # A shard failed and part of the frame may be committed: resending is
+            # safe (dedup by id), though this frame then lands after later ones.
+            pending.resends += 1
+            pending.generation = _UNWRITTEN
+            asyncio.get_running_loop().call_later(_backoff(pending.resends - 1), self._rewrite, pending)
+            return True
+        return False
+
+    def _rewrite(self, pending: _Pending) -> None:
+        # A reconnect since the error has resent it already, or will.
+        if self._pending.get(pending.seq) is pending and pending.generation == _UNWRITTEN and self._may_write():
+            self._write(pending)
+
+    def _may_write(self) -> bool:
+        return self._writer is not None and self._generation not in (self._resending, self._draining)
+
+    def _stop_writing(self) -> None:
+        # The server finishes (and acks) what it accepted, then closes; frames sent
+        # from now on wait for the reconnect.
+        self._draining = self._generation
 
     def _settle(self, pending: _Pending, reply: dict[str, Any], t_ns: int) -> None:
         del self._pending[pending.seq]
@@ -574,8 +626,7 @@ class AsyncClient:
         if pending.future.done():
             return
         if reply.get("op") == "error":
-            code = str(reply.get("code", "internal"))
-            pending.future.set_exception(CairnServerError(code, str(reply.get("message", "")), pending.seq))
+            pending.future.set_exception(CairnServerError.from_reply(reply, pending.seq))
         else:
             pending.future.set_result(reply)
 
@@ -583,8 +634,10 @@ class AsyncClient:
         self.last_error = reply
         code = str(reply.get("code"))
         if code in _FATAL_CODES:
-            self._fail_all(CairnServerError(code, str(reply.get("message", ""))))
+            self._fail_all(CairnServerError.from_reply(reply))
             self._drop_writer()
+        elif code == "shutting_down":
+            self._stop_writing()
         else:
             # The server closes after such errors; do not wait for it to do so.
             self._connection_lost(self._generation, f"server error {code}: {reply.get('message')}")
@@ -667,8 +720,10 @@ class AsyncClient:
 class Client:
     """Synchronous producer client: an ``AsyncClient`` on a private background loop.
 
-    Takes the same arguments as ``AsyncClient``. Use as a context manager, or call
-    ``connect`` and ``close``. ``progress`` callbacks run on the background thread.
+    Takes the same arguments as ``AsyncClient`` and connects at once (raising
+    ``CairnServerError`` or ``CairnConnectionError``), so a failure shows where the
+    client is made. Use as a context manager, or call ``close``. ``progress``
+    callbacks run on the background thread.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, **options: Any) -> None:
@@ -677,6 +732,11 @@ class Client:
         self._thread.start()
         # Built on the loop's thread so every asyncio object belongs to that loop.
         self._client: AsyncClient = self._run(_make_client(host, port, options))
+        try:
+            self.connect()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Client:
         self.connect()
@@ -696,7 +756,7 @@ class Client:
         return self._client.max_batch
 
     def connect(self) -> None:
-        """Connect and handshake (see ``AsyncClient.connect``)."""
+        """Connect and handshake if not done yet (see ``AsyncClient.connect``)."""
         self._run(self._client.connect())
 
     def send(self, events: Iterable[dict[str, Any]], progress: Callable[[int], None] | None = None) -> SendResult:
