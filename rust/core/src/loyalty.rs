@@ -59,7 +59,9 @@ fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state
         if !when.eval(&ctx, None) {
             return;
         }
-        when.eval(&ctx, Some(&mut reason));
+        let mut trace = String::new();
+        when.eval(&ctx, Some(&mut trace));
+        reason.push_str(&trace);
     } else {
         reason.push_str(&format!("every {}", rule.event));
     }

@@ -1,0 +1,285 @@
+mod common;
+
+use cairn_core::state::State;
+use cairn_core::value::decode_exact;
+use cairn_core::{apply, compile, split_frame, Batch, BatchResult, Catalog, Value};
+use common::*;
+
+fn catalog() -> Catalog {
+    let leaf = |k: &str, name: &str, op: &str, v: Option<Value>| {
+        let mut e = vec![(k, s(name)), ("op", s(op))];
+        if let Some(v) = v {
+            e.push(("value", v));
+        }
+        map(e)
+    };
+    let doc = map(vec![
+        ("profile_fields", map(vec![("email", s("text")), ("tag", s("text"))])),
+        (
+            "interaction_types",
+            list(vec![map(vec![
+                ("name", s("purchase")),
+                ("channel", s("store")),
+                ("source", s("api")),
+                ("attributes", map(vec![("store_code", s("text")), ("amount", s("number"))])),
+            ])]),
+        ),
+        (
+            "programs",
+            list(vec![
+                map(vec![
+                    ("name", s("milan_vip")),
+                    ("trigger", map(vec![("event", s("Purchase")), ("filter", leaf("attr", "amount", "gte", Some(i(10))))])),
+                    (
+                        "nodes",
+                        list(vec![
+                            map(vec![
+                                ("id", s("check")),
+                                ("type", s("decision")),
+                                ("when", map(vec![("all", list(vec![leaf("attr", "store_code", "equals", Some(s("MI"))), leaf("profile", "tag", "exists", None)]))])),
+                                ("yes", s("mail")),
+                                ("no", s("done")),
+                            ]),
+                            map(vec![
+                                ("id", s("mail")),
+                                ("type", s("action")),
+                                ("send", map(vec![("channel", s("email")), ("text", s("Hi {{ event.store_code }}")), ("subject", s("Milan"))])),
+                                ("next", s("sms")),
+                            ]),
+                            map(vec![
+                                ("id", s("sms")),
+                                ("type", s("action")),
+                                ("send", map(vec![("channel", s("sms")), ("text", s("Hi"))])),
+                                ("next", s("done")),
+                            ]),
+                            map(vec![("id", s("done")), ("type", s("end"))]),
+                        ]),
+                    ),
+                ]),
+                map(vec![
+                    ("name", s("welcome")),
+                    ("trigger", map(vec![("event", s("app_install"))])),
+                    (
+                        "nodes",
+                        list(vec![
+                            map(vec![("id", s("push")), ("type", s("action")), ("send", map(vec![("channel", s("push")), ("text", s("Welcome")), ("title", s("Hi"))])), ("next", s("end"))]),
+                            map(vec![("id", s("end")), ("type", s("end"))]),
+                        ]),
+                    ),
+                ]),
+            ]),
+        ),
+        (
+            "loyalty",
+            list(vec![
+                map(vec![
+                    ("name", s("club")),
+                    ("currency", s("EUR")),
+                    (
+                        "rules",
+                        list(vec![map(vec![
+                            ("name", s("big_basket")),
+                            ("event", s("purchase")),
+                            ("when", leaf("attr", "amount", ">", Some(i(100)))),
+                            (
+                                "effects",
+                                list(vec![
+                                    map(vec![("credit", map(vec![("points", i(50)), ("kind", s("non_qualifying"))]))]),
+                                    map(vec![("credit", map(vec![("points", i(5)), ("kind", s("qualifying"))]))]),
+                                ]),
+                            ),
+                        ])]),
+                    ),
+                ]),
+                map(vec![
+                    ("name", s("vip")),
+                    ("join", s("subscribe")),
+                    (
+                        "rules",
+                        list(vec![map(vec![
+                            ("name", s("any_purchase")),
+                            ("event", s("purchase")),
+                            ("effects", list(vec![map(vec![("credit", map(vec![("points", i(1)), ("kind", s("qualifying"))]))])])),
+                        ])]),
+                    ),
+                ]),
+            ]),
+        ),
+    ]);
+    compile(&bytes(&doc), 2).unwrap()
+}
+
+fn event(id: &str, contact: &str, ty: &str, ts: i64, attrs: Value) -> Value {
+    map(vec![("id", s(id)), ("contact", s(contact)), ("type", s(ty)), ("ts", i(ts)), ("attrs", attrs)])
+}
+
+fn batch_of(cat: &Catalog, events: Vec<Value>) -> Batch {
+    let f = bytes(&map(vec![("op", s("events")), ("events", list(events))]));
+    let split = split_frame(cat, &f, 1, 1).unwrap();
+    assert!(split.rejected.is_empty(), "{:?}", split.rejected);
+    let parts: Vec<Vec<u8>> = split.batches.into_iter().map(|b| b.1).collect();
+    Batch::decode(&parts).unwrap()
+}
+
+fn run(cat: &Catalog, events: Vec<Value>, states: &[(Vec<u8>, Vec<u8>)]) -> BatchResult {
+    let b = batch_of(cat, events);
+    apply(cat, &b, states, &[] as &[(Vec<u8>, Vec<u8>)], 777).unwrap()
+}
+
+fn state_of(r: &BatchResult, contact: &str) -> State {
+    let (_, v) = r.states.iter().find(|(k, _)| k == contact.as_bytes()).unwrap();
+    State::decode(contact, v).unwrap()
+}
+
+fn profile(id: &str, contact: &str, set: Vec<(&str, Value)>) -> Value {
+    event(id, contact, "$profile", 1, map(vec![("set", map(set))]))
+}
+
+fn purchase(id: &str, contact: &str, code: &str, amount: i64) -> Value {
+    event(id, contact, "purchase", 10, map(vec![("store_code", s(code)), ("amount", i(amount))]))
+}
+
+#[test]
+fn program_walk_sends_and_explains() {
+    let cat = catalog();
+    let r = run(
+        &cat,
+        vec![profile("p1", "c1", vec![("tag", s("vip")), ("email", s("a@b.c"))]), purchase("e1", "c1", "MI", 120)],
+        &[],
+    );
+    assert_eq!((r.accepted, r.duplicates, r.effects), (2, 0, 1));
+    let st = state_of(&r, "c1");
+    let run = &st.runs[0];
+    assert_eq!(run.program, "milan_vip");
+    assert_eq!(run.version, 2);
+    let outcomes: Vec<(&str, &str)> = run.steps.iter().map(|s| (s.node.as_str(), s.outcome.as_str())).collect();
+    assert_eq!(outcomes, vec![("check", "yes"), ("mail", "sent"), ("sms", "skipped"), ("done", "end")]);
+    assert_eq!(run.steps[0].reason, "attr store_code = 'MI' equals 'MI': true; profile tag = 'vip' exists: true => yes");
+    assert_eq!(run.steps[2].reason, "no 'phone' in profile");
+    let (key, eff) = &r.outbox[0];
+    let eff: Value = decode_exact(eff).unwrap();
+    assert_eq!(&key[..8], &777u64.to_be_bytes());
+    let id = eff.get("id").unwrap().as_str().unwrap();
+    assert_eq!(&key[8..], &u64::from_str_radix(id, 16).unwrap().to_be_bytes());
+    assert_eq!(eff.get("to"), Some(&s("a@b.c")));
+    assert_eq!(eff.get("channel"), Some(&s("email")));
+    assert_eq!(eff.get("message"), Some(&map(vec![("text", s("Hi {{ event.store_code }}")), ("subject", s("Milan"))])));
+    let ctx = eff.get("context").unwrap();
+    assert_eq!(ctx.get("event").unwrap().get("attrs").unwrap().get("store_code"), Some(&s("MI")));
+    assert_eq!(ctx.get("profile").unwrap().get("tag"), Some(&s("vip")));
+}
+
+#[test]
+fn decision_no_branch_and_filter() {
+    let cat = catalog();
+    let r = run(&cat, vec![purchase("e1", "c1", "RM", 50), purchase("e2", "c1", "MI", 5)], &[]);
+    let st = state_of(&r, "c1");
+    assert_eq!(st.runs.len(), 1, "the second purchase is filtered out (amount < 10)");
+    assert_eq!(st.runs[0].steps[0].reason, "attr store_code = 'RM' equals 'MI': false => no");
+    assert_eq!(st.runs[0].steps[1].outcome, "end");
+    assert_eq!(r.effects, 0);
+}
+
+#[test]
+fn push_falls_back_to_contact() {
+    let cat = catalog();
+    let r = run(&cat, vec![event("i", "c9", "app_install", 1, map(vec![]))], &[]);
+    let eff: Value = decode_exact(&r.outbox[0].1).unwrap();
+    assert_eq!(eff.get("to"), Some(&s("c9")));
+    assert_eq!(eff.get("message").unwrap().get("title"), Some(&s("Hi")));
+    let r = run(&cat, vec![profile("p", "c9", vec![("push_token", s("tok"))]), event("i", "c9", "app_install", 1, map(vec![]))], &[]);
+    let eff: Value = decode_exact(&r.outbox[0].1).unwrap();
+    assert_eq!(eff.get("to"), Some(&s("tok")));
+}
+
+#[test]
+fn dedup_against_store_and_within_batch() {
+    let cat = catalog();
+    let b = batch_of(&cat, vec![purchase("e1", "c1", "MI", 120), purchase("e1", "c1", "MI", 120), purchase("e2", "c1", "MI", 120), purchase("e1", "c2", "MI", 120)]);
+    assert_eq!(b.seen_keys(), vec![b"c1\0e1".to_vec(), b"c1\0e2".to_vec(), b"c2\0e1".to_vec()]);
+    assert_eq!(b.state_keys(), vec![b"c1".to_vec(), b"c2".to_vec()]);
+    let seen = vec![(b"c1\0e2".to_vec(), 1u64.to_be_bytes().to_vec())];
+    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &seen, 0).unwrap();
+    assert_eq!((r.accepted, r.duplicates), (2, 2));
+    assert_eq!(r.parts, vec![(2, 2)]);
+    assert_eq!(r.history.len(), 2);
+    assert_eq!(r.seen.len(), 2);
+    assert_eq!(r.seen[0], (b"c1\0e1".to_vec(), 1u64.to_be_bytes().to_vec()));
+    let st = state_of(&r, "c1");
+    assert_eq!((st.events, st.seq), (1, 2));
+}
+
+#[test]
+fn parts_are_counted_in_order() {
+    let cat = catalog();
+    let p1 = batch_of(&cat, vec![purchase("e1", "c1", "MI", 1)]);
+    let enc = |b: &Batch| bytes(&Value::Array(b.events.iter().map(|e| decode_exact(&cairn_core::value::encode(e)).unwrap()).collect()));
+    let a = enc(&p1);
+    let b = Batch::decode(&[a.clone(), a.clone(), bytes(&list(vec![]))]).unwrap();
+    assert_eq!(b.len(), 2);
+    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0).unwrap();
+    assert_eq!(r.parts, vec![(1, 0), (0, 1), (0, 0)]);
+    assert!(Batch::decode(&[b"\x91\x01".to_vec()]).is_err());
+}
+
+#[test]
+fn state_carries_across_batches() {
+    let cat = catalog();
+    let r1 = run(&cat, vec![profile("p", "c1", vec![("tag", s("x"))]), purchase("e1", "c1", "MI", 150)], &[]);
+    let r2 = run(&cat, vec![purchase("e2", "c1", "MI", 150)], &r1.states);
+    let st = state_of(&r2, "c1");
+    assert_eq!((st.events, st.seq, st.ledger_seq), (3, 4, 5));
+    assert_eq!(st.profile.get("tag"), Some(&s("x")));
+    assert_eq!(st.loyalty["club"].non_qualifying, 100);
+    assert_eq!(st.runs.len(), 2);
+    assert_eq!(r2.history[0].0, cairn_core::keys::seq_key("c1", 3));
+    assert_eq!(r2.ledger[0].0, cairn_core::keys::seq_key("c1", 3));
+    let bad = vec![(b"c1".to_vec(), b"\x01".to_vec())];
+    let b = batch_of(&cat, vec![purchase("e3", "c1", "MI", 1)]);
+    assert!(apply(&cat, &b, &bad, &[] as &[(Vec<u8>, Vec<u8>)], 0).is_err());
+}
+
+#[test]
+fn loyalty_crediting_currency_and_subscribe() {
+    let cat = catalog();
+    let usd = event("u", "c1", "purchase", 10, map(vec![("amount", i(500)), ("currency", s("USD"))]));
+    let r = run(&cat, vec![purchase("small", "c1", "MI", 50), purchase("big", "c1", "MI", 120), usd], &[]);
+    let st = state_of(&r, "c1");
+    assert_eq!(st.loyalty.len(), 1, "vip needs a subscription");
+    assert_eq!(st.loyalty["club"].non_qualifying, 50);
+    assert_eq!(st.loyalty["club"].qualifying, 5);
+    assert_eq!(st.loyalty["club"].joined_ms, 10);
+    assert_eq!(r.ledger.len(), 4);
+    let rows: Vec<Value> = r.ledger.iter().map(|(_, v)| decode_exact(v).unwrap()).collect();
+    assert_eq!(rows[0].get("delta"), Some(&i(50)));
+    assert_eq!(rows[0].get("balance"), Some(&i(50)));
+    assert_eq!(rows[0].get("kind"), Some(&s("non_qualifying")));
+    assert_eq!(rows[0].get("rule"), Some(&s("big_basket")));
+    assert_eq!(rows[0].get("version"), Some(&i(2)));
+    assert_eq!(rows[0].get("reason"), Some(&s("rule big_basket: attr amount = 120 > 100: true; joined the program")));
+    assert_eq!(rows[2].get("delta"), Some(&i(0)));
+    assert!(rows[2].get("reason").unwrap().as_str().unwrap().contains("currency 'USD' differs"));
+
+    let sub = event("s", "c2", "loyalty_subscribe", 3, map(vec![("program", s("VIP"))]));
+    let r = run(&cat, vec![sub, purchase("p", "c2", "RM", 5)], &[]);
+    let st = state_of(&r, "c2");
+    assert_eq!(st.loyalty["vip"].qualifying, 1);
+    assert_eq!(st.loyalty["vip"].joined_ms, 3);
+    let sub_other = event("s", "c3", "loyalty_subscribe", 3, map(vec![("program", s("club"))]));
+    let st = state_of(&run(&cat, vec![sub_other], &[]), "c3");
+    assert!(st.loyalty.is_empty());
+}
+
+#[test]
+fn deterministic_bytes() {
+    let cat = catalog();
+    let evs = || vec![profile("p1", "c1", vec![("tag", s("vip")), ("email", s("a@b.c"))]), purchase("e1", "c1", "MI", 120), purchase("e1", "c2", "MI", 120)];
+    assert_eq!(run(&cat, evs(), &[]), run(&cat, evs(), &[]));
+}
+
+#[test]
+fn profile_update_applies_before_programs() {
+    let cat = catalog();
+    let r = run(&cat, vec![profile("p", "c1", vec![("tag", s("a"))]), event("u", "c1", "$profile", 1, map(vec![("unset", list(vec![s("tag")]))]))], &[]);
+    assert!(state_of(&r, "c1").profile.is_empty());
+}
