@@ -69,11 +69,13 @@ def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str |
 
     async def run() -> None:
         engine = Engine(config)
+        # Start (and so ray.init, which installs its own SIGTERM handler) first, then
+        # take SIGINT/SIGTERM over for a clean stop.
+        await engine.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await engine.start()
         h, p = engine.address
         print(f"cairn listening on {h}:{p}", flush=True)
         await stop.wait()
