@@ -1,0 +1,146 @@
+"""Typed stubs of ``cairn._core``, the Rust extension (crate ``cairn-py`` over the pure
+``cairn-core``). All byte formats are msgpack; see docs/definitions.md and
+docs/wire-protocol.md."""
+
+from typing import Any, Final
+
+class CairnError(Exception):
+    """Base class of every error raised by ``cairn._core`` (also raised by
+    ``Catalog.apply`` when a stored state cannot be decoded)."""
+
+class DefinitionError(CairnError):
+    """Definitions that do not compile. ``str()`` lists every problem, one per line,
+    as ``path: message``."""
+
+    errors: list[tuple[str, str]]
+    """Every problem found, as (path, message), e.g.
+    ``("programs[0].nodes[2].when.all[1].op", "operator 'gt' is not offered ...")``."""
+
+class FrameError(CairnError):
+    """A frame (or batch part) that cannot be processed as a whole. ``str()`` is the
+    message."""
+
+    code: str
+    """Protocol error code: ``"bad_frame"`` (not exactly one msgpack map, or ``op``
+    missing / not a string) or ``"invalid"`` (e.g. ``events`` not a list, undecodable
+    batch part)."""
+    seq: int | None
+    """The frame's ``seq`` when it could be read, else None."""
+
+class Catalog:
+    """Compiled, immutable definitions, indexed by lowercased event type. Safe to share
+    between threads; the GIL is released during ``compile``, ``split_frame`` and
+    ``apply``."""
+
+    @staticmethod
+    def compile(doc: bytes, version: int = 1) -> Catalog:
+        """Compile the definitions mapping ``doc`` (msgpack bytes of the parsed YAML;
+        nil = no definitions) as catalog ``version``. Raises ``DefinitionError`` listing
+        every problem."""
+
+    @property
+    def version(self) -> int:
+        """The catalog version given to ``compile`` (0 for ``empty_catalog()``)."""
+
+    def summary(self) -> dict[str, Any]:
+        """``{"version": int, "strict_types": bool, "interaction_types": [lowercased
+        names], "programs": [names], "loyalty": [{"name": str, "rules": [names]}]}``,
+        in declaration order."""
+
+    def split_frame(self, frame: bytes, shards: int, now_ms: int) -> FrameSplit:
+        """Decode one wire frame body (one msgpack map). For ``op != "events"`` return
+        ``FrameSplit(op, seq, [], [], 0)``; the caller decodes such frames itself. For
+        ``"events"``: validate each event alone (rejections carry index, code
+        ``"invalid"`` or ``"unknown_type"``, message), normalize the valid ones (type
+        lowercased, ts defaulted to ``now_ms``, attrs defaulted to ``{}``) and route each
+        to shard ``crc32(contact) % shards``. Raises ``FrameError`` (``bad_frame`` or
+        ``invalid`` with ``seq``) when the frame as a whole is unusable, ``ValueError``
+        when ``shards < 1``. Never crashes on any bytes."""
+
+    def apply(
+        self,
+        batch: Batch,
+        states: list[tuple[bytes, bytes]],
+        seen: list[tuple[bytes, bytes]],
+        now_ms: int,
+    ) -> BatchResult:
+        """Apply ``batch`` in order. ``states``: the (contact, state) pairs found for
+        ``batch.state_keys()`` (missing = new contact); ``seen``: the (seen key, value)
+        pairs found for ``batch.seen_keys()`` (found = duplicate). Per accepted event:
+        ``$profile`` set/unset, ``loyalty_subscribe`` joins, every triggered program runs
+        entry node -> End (explained in the state's ``runs``), every loyalty rule of the
+        type credits balances (ledger rows), then one history row and one seen row.
+        Deterministic: same inputs, same bytes. Raises ``CairnError`` on a corrupt
+        state."""
+
+class Batch:
+    """The normalized events of one or more batch parts (each a ``bytes`` from
+    ``FrameSplit.batches``), in order."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        """Decode the parts; ``FrameError("invalid")`` on undecodable bytes."""
+
+    def state_keys(self) -> list[bytes]:
+        """Sorted unique contact ids (utf-8): the state keys to read."""
+
+    def seen_keys(self) -> list[bytes]:
+        """Sorted unique ``contact + b"\\x00" + event id``: the seen keys to look up."""
+
+    def __len__(self) -> int:
+        """Number of events, duplicates included."""
+
+class FrameSplit:
+    """The result of ``Catalog.split_frame``."""
+
+    op: Final[str]
+    """The frame's ``op``."""
+    seq: Final[int | None]
+    """The frame's ``seq`` (None when absent or nil)."""
+    batches: Final[list[tuple[int, bytes, int]]]
+    """(shard, msgpack array of normalized event maps, count): non-empty shards only,
+    ascending shard. A normalized event is ``{"id", "contact", "type", "ts", "attrs",
+    "source" (None if absent)}``."""
+    rejected: Final[list[tuple[int, str, str]]]
+    """(index in the frame, code ``"invalid"`` | ``"unknown_type"``, message)."""
+    total: Final[int]
+    """Number of events in the frame (accepted + rejected)."""
+
+class BatchResult:
+    """Rows produced by ``Catalog.apply``, ready for LMDB ``putmulti`` in one write
+    transaction. Keys: ``seq8`` = 8-byte big-endian unsigned integer."""
+
+    states: Final[list[tuple[bytes, bytes]]]
+    """(contact, state) for every contact with an accepted event, sorted by contact.
+    State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "seq": next history
+    seq (starts at 1), "ledger_seq": next ledger seq (starts at 1), "last_ts": ms,
+    "runs": [last 20 run records], "loyalty": {program: {"joined_ms", "qualifying",
+    "non_qualifying"}}}``. Run record: ``{"program", "version", "event_id", "ts",
+    "status": "done", "steps": [{"node", "type", "outcome", "reason"}]}``."""
+    seen: Final[list[tuple[bytes, bytes]]]
+    """(contact + b"\\x00" + id, seq8 of the event's history row)."""
+    history: Final[list[tuple[bytes, bytes]]]
+    """(contact + b"\\x00" + seq8, normalized event map)."""
+    ledger: Final[list[tuple[bytes, bytes]]]
+    """(contact + b"\\x00" + seq8 ledger seq, ``{"seq", "ts", "event_id", "program",
+    "rule", "version", "kind", "delta", "balance", "reason"}``)."""
+    outbox: Final[list[tuple[bytes, bytes]]]
+    """(now_ms as 8 bytes BE + the 8 bytes BE of the effect hash whose 16-hex form is the
+    effect ``id``, effect map ``{"id", "contact", "channel", "to", "program", "version",
+    "node", "event_id", "created_ms", "message": {"text", "subject"?, "html"?,
+    "title"?}, "context": {"contact", "event": {"id", "type", "ts", "source",
+    "attrs"}, "profile", "loyalty": {program: {"qualifying", "non_qualifying"}}}}``)."""
+    parts: Final[list[tuple[int, int]]]
+    """(accepted, duplicates) per input part of the ``Batch``, in order."""
+    accepted: Final[int]
+    """Events applied."""
+    duplicates: Final[int]
+    """Events skipped as already seen (stored or earlier in this batch)."""
+    effects: Final[int]
+    """Outbox rows produced (== len(outbox))."""
+
+def shard_of(contact: str, shards: int) -> int:
+    """crc32 (IEEE) of the contact's utf-8 bytes modulo ``shards`` (``ValueError`` when
+    ``shards < 1``); the same routing as ``split_frame``."""
+
+def empty_catalog() -> Catalog:
+    """A catalog without definitions, version 0."""
