@@ -53,12 +53,15 @@ fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state
     if lp.join == Join::Subscribe && !member {
         return;
     }
-    let mut reason = format!("rule {}: ", rule.name);
     if let Some(when) = &rule.when {
         let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
         if !when.eval(&ctx, None) {
             return;
         }
+    }
+    let mut reason = format!("rule {}: ", rule.name);
+    if let Some(when) = &rule.when {
+        let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
         let mut trace = String::new();
         when.eval(&ctx, Some(&mut trace));
         reason.push_str(&trace);

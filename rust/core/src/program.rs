@@ -32,6 +32,7 @@ pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64) -> Row {
     let hash = effect_hash(&ev.contact, &ev.id, &p.name, cat.version, node);
     let effect = Effect {

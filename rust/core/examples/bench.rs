@@ -1,0 +1,99 @@
+//! Rough throughput of split_frame + apply with 100 programs and 100 rules loaded.
+//! `cargo run --release -p cairn-core --example bench`
+
+use std::time::Instant;
+
+use cairn_core::value::{encode, Value};
+use cairn_core::{apply, compile, split_frame, Batch};
+
+fn s(x: &str) -> Value {
+    Value::Str(x.into())
+}
+fn m(e: Vec<(&str, Value)>) -> Value {
+    Value::Map(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn main() {
+    let mut programs = Vec::new();
+    let mut rules = Vec::new();
+    for i in 0..100 {
+        let ev = format!("type{}", i % 20);
+        programs.push(m(vec![
+            ("name", s(&format!("p{i}"))),
+            ("trigger", m(vec![("event", s(&ev))])),
+            (
+                "nodes",
+                Value::Array(vec![
+                    m(vec![
+                        ("id", s("d")),
+                        ("type", s("decision")),
+                        ("when", m(vec![("attr", s("amount")), ("op", s(">")), ("value", Value::Int(1000))])),
+                        ("yes", s("a")),
+                        ("no", s("e")),
+                    ]),
+                    m(vec![("id", s("a")), ("type", s("action")), ("send", m(vec![("channel", s("web")), ("text", s("hi"))])), ("next", s("e"))]),
+                    m(vec![("id", s("e")), ("type", s("end"))]),
+                ]),
+            ),
+        ]));
+        rules.push(m(vec![
+            ("name", s(&format!("r{i}"))),
+            ("event", s(&format!("type{}", 20 + i % 20))),
+            ("when", m(vec![("attr", s("amount")), ("op", s(">")), ("value", Value::Int(50))])),
+            ("effects", Value::Array(vec![m(vec![("credit", m(vec![("points", Value::Int(1)), ("kind", s("qualifying"))]))])])),
+        ]));
+    }
+    let doc = m(vec![("programs", Value::Array(programs)), ("loyalty", Value::Array(vec![m(vec![("name", s("club")), ("rules", Value::Array(rules))])]))]);
+    let cat = compile(&encode(&doc), 1).unwrap();
+    let n = 10_000;
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            m(vec![
+                ("id", s(&format!("e{i}"))),
+                ("contact", s(&format!("c{}", i % 2000))),
+                ("type", s(&format!("type{}", 40 + i % 20))),
+                ("ts", Value::Int(1_700_000_000_000 + i as i64)),
+                ("attrs", m(vec![("amount", Value::Int((i % 100) as i64)), ("sku", s("ABC-123"))])),
+            ])
+        })
+        .collect();
+    let frame = encode(&m(vec![("op", s("events")), ("seq", Value::Int(1)), ("events", Value::Array(events))]));
+    let rounds = 20;
+    let t = Instant::now();
+    let mut parts = Vec::new();
+    for _ in 0..rounds {
+        parts = split_frame(&cat, &frame, 1, 0).unwrap().batches.into_iter().map(|b| b.1).collect();
+    }
+    let split = t.elapsed().as_secs_f64() / rounds as f64;
+    let t = Instant::now();
+    let mut res = None;
+    for _ in 0..rounds {
+        let b = Batch::decode(&parts).unwrap();
+        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0).unwrap());
+    }
+    let ap = t.elapsed().as_secs_f64() / rounds as f64;
+    let r = res.take().unwrap();
+    println!("split_frame: {:.0} events/s", n as f64 / split);
+    println!("decode+apply (events of untriggered types): {:.0} events/s (ledger {}, effects {})", n as f64 / ap, r.ledger.len(), r.effects);
+    // Now with matching types: every event triggers 5 programs and 5 rules.
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            m(vec![
+                ("id", s(&format!("e{i}"))),
+                ("contact", s(&format!("c{}", i % 2000))),
+                ("type", s(&format!("type{}", i % 40))),
+                ("attrs", m(vec![("amount", Value::Int((i % 100) as i64))])),
+            ])
+        })
+        .collect();
+    let frame = encode(&m(vec![("op", s("events")), ("events", Value::Array(events))]));
+    let parts: Vec<Vec<u8>> = split_frame(&cat, &frame, 1, 0).unwrap().batches.into_iter().map(|b| b.1).collect();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let b = Batch::decode(&parts).unwrap();
+        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0).unwrap());
+    }
+    let ap = t.elapsed().as_secs_f64() / rounds as f64;
+    let r = res.unwrap();
+    println!("decode+apply (each event: 5 programs + 5 rules): {:.0} events/s (ledger {}, effects {})", n as f64 / ap, r.ledger.len(), r.effects);
+}
