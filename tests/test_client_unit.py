@@ -1,19 +1,13 @@
-"""Producer client and load generator, without the engine.
+"""Producer client and load generator: the pure helpers, without a connection.
 
-Pure helpers (frame building and splitting, ack merging, percentiles) are tested
-directly; connection behaviour (handshake, pipelining, resend after a dropped
-connection, error answers) against a small in-test fake gateway that speaks the
-wire protocol.
+Frame building and splitting, ack merging, benchmark events and percentiles.
+Everything that talks to a server runs against the real engine in
+tests/test_client.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import msgpack
@@ -25,7 +19,6 @@ from cairn.client import (
     CairnConnectionError,
     CairnSendError,
     CairnServerError,
-    Client,
     SendResult,
     events_body,
     merge_ack,
@@ -40,10 +33,8 @@ from cairn.loadgen import (
     make_event,
     new_histogram,
     record_latency,
-    report_json,
-    run_load,
 )
-from cairn.wire import decode, encode, error, read_frame
+from cairn.wire import decode
 
 
 def ev(i: int, contact: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -111,323 +102,44 @@ def test_merge_ack_translates_indices() -> None:
     assert result.rejected == [{"index": 11, "code": "invalid", "message": "missing key 'contact'"}]
 
 
-# ------------------------------------------------------------- fake gateway
+def test_merge_ack_keeps_an_out_of_frame_index_visible() -> None:
+    result = SendResult()
+    merge_ack(result, {"op": "ack", "seq": 1, "accepted": 0, "rejected": [{"index": 9, "code": "invalid"}]}, [4])
+    assert result.rejected == [{"index": None, "code": "invalid"}]
 
 
-class FakeGateway:
-    """Speaks enough of the protocol to exercise the client.
-
-    ``drop_after``: on the first connection, close without answering once that
-    many frames were read. ``hold``: on the first connection, keep acks back
-    until that many frames are in, proving the client pipelines. ``fail``: seq ->
-    error codes to answer its next arrivals with, then ack it.
-    ``shutdown_after``: on the first connection, after that many frames answer
-    them all, announce ``shutting_down`` and close, recording any frame the
-    client still sends in ``after_notice``. Dedups events by id like the real
-    engine.
-    """
-
-    def __init__(self, *, token: str | None = None, max_batch: int = 10_000, max_frame: int = 4 << 20,
-                 drop_after: int | None = None, hold: int = 0, fail: dict[int, list[str]] | None = None,
-                 shutdown_after: int | None = None) -> None:
-        self.token, self.max_batch, self.max_frame = token, max_batch, max_frame
-        self.drop_after, self.hold, self.fail = drop_after, hold, fail or {}
-        self.shutdown_after = shutdown_after
-        self.after_notice: list[dict[str, Any]] = []
-        self.hellos: list[dict[str, Any]] = []
-        self.frames: list[tuple[int, dict[str, Any]]] = []  # (connection number, frame)
-        self.seen: set[str] = set()
-        self.connections = 0
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-        self.handlers: list[Any] = []
-
-    async def start(self) -> FakeGateway:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-        for writer in self.writers:  # Python 3.11 has no Server.close_clients()
-            writer.close()
-        await asyncio.gather(*self.handlers, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        number = self.connections
-        self.writers.append(writer)
-        self.handlers.append(asyncio.current_task())
-        try:
-            if await self._handshake(reader, writer):
-                await self._serve(number, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        hello = decode(await read_frame(reader, self.max_frame))
-        self.hellos.append(hello)
-        if self.token is not None and hello.get("token") != self.token:
-            writer.write(encode(error("unauthorized", "bad token")))
-            await writer.drain()
-            return False
-        writer.write(encode({"op": "welcome", "version": 1, "server": "fake/0",
-                             "max_frame": self.max_frame, "max_batch": self.max_batch}))
-        return True
-
-    async def _serve(self, number: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held: list[bytes] = []
-        count = 0
-        while (body := await read_frame(reader, self.max_frame)) is not None:
-            frame = decode(body)
-            self.frames.append((number, frame))
-            count += 1
-            if number == 1 and self.drop_after is not None and count >= self.drop_after:
-                return  # vanish without answering anything still held
-            held.append(encode(self._answer(frame)))
-            if number == 1 and self.shutdown_after is not None and count >= self.shutdown_after:
-                await self._shut_down(reader, writer, held)
-                return
-            if count >= self.hold or number > 1:
-                writer.write(b"".join(held))
-                held.clear()
-                await writer.drain()
-
-    async def _shut_down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         held: list[bytes]) -> None:
-        writer.write(b"".join(held) + encode(error("shutting_down", "bye")))
-        await writer.drain()
-        try:
-            while (body := await asyncio.wait_for(read_frame(reader, self.max_frame), 0.2)) is not None:
-                self.after_notice.append(decode(body))
-        except asyncio.TimeoutError:
-            pass
-
-    def _answer(self, frame: dict[str, Any]) -> dict[str, Any]:
-        seq = frame.get("seq")
-        if self.fail.get(seq):
-            return error(self.fail[seq].pop(0), "boom", seq)
-        if frame["op"] == "status":
-            return {"op": "status", "seq": seq, "shards": 4}
-        if frame["op"] != "events":
-            return error("unknown_op", f"unknown op {frame['op']!r}", seq)
-        ack: dict[str, Any] = {"op": "ack", "seq": seq, "accepted": 0, "duplicates": 0, "rejected": []}
-        for index, event in enumerate(frame["events"]):
-            if "contact" not in event:
-                ack["rejected"].append({"index": index, "code": "invalid", "message": "missing key 'contact'"})
-            elif event["id"] in self.seen:
-                ack["duplicates"] += 1
-            else:
-                self.seen.add(event["id"])
-                ack["accepted"] += 1
-        return ack
+# ------------------------------------------------------------------ errors
 
 
-async def gateway(**options: Any) -> FakeGateway:
-    return await FakeGateway(**options).start()
+def test_server_error_from_reply_keeps_the_whole_frame() -> None:
+    reply = {"op": "error", "seq": 3, "code": "invalid", "message": "bad.yaml: nope", "errors": [["a", "b"]]}
+    err = CairnServerError.from_reply(reply, 3)
+    assert (err.code, err.message, err.seq, err.reply["errors"]) == ("invalid", "bad.yaml: nope", 3, [["a", "b"]])
+    assert str(err) == "invalid: bad.yaml: nope"
+    assert CairnServerError.from_reply({"op": "error"}).code == "internal"
 
 
-# ----------------------------------------------------------- async client
+def test_send_error_summarises_failed_frames() -> None:
+    failed = [{"seq": 2, "first_index": 10, "events": 10, "code": "internal", "message": "shard down"},
+              {"seq": 5, "first_index": 40, "events": 10, "code": "internal", "message": "shard down"}]
+    err = CairnSendError(SendResult(accepted=30), failed)
+    assert isinstance(err, CairnServerError) and (err.code, err.seq) == ("internal", 2)
+    assert "2 frame(s) failed" in err.message and err.result.accepted == 30
 
 
-async def test_send_acks_all_frames_and_says_hello() -> None:
-    gw = await gateway()
-    seen_progress: list[int] = []
-    async with AsyncClient(port=gw.port, frame_events=10) as client:
-        assert client.server == "fake/0"
-        result = await client.send((ev(i) for i in range(95)), progress=seen_progress.append)
-    await gw.stop()
-    assert (result.accepted, result.duplicates, result.rejected, result.frames) == (95, 0, [], 10)
-    assert gw.hellos == [{"op": "hello", "version": 1, "client": "cairn-python/0.1"}]  # no token key
-    seqs = [f["seq"] for _, f in gw.frames]
-    assert seqs == sorted(seqs) and len(set(seqs)) == 10
-    assert seen_progress[-1] == 95
+def test_connection_error_is_an_os_error() -> None:
+    assert issubclass(CairnConnectionError, OSError)
 
 
-async def test_rejections_carry_caller_indices() -> None:
-    gw = await gateway()
-    events = [ev(i) for i in range(30)]
-    del events[17]["contact"]
-    events[4] = "junk"  # refused locally
-    async with AsyncClient(port=gw.port, frame_events=8) as client:
-        result = await client.send(events)
-    await gw.stop()
-    assert result.accepted == 28
-    assert [(r["index"], r["code"]) for r in result.rejected] == [(4, "invalid"), (17, "invalid")]
-
-
-async def test_welcome_limits_cut_frames() -> None:
-    gw = await gateway(max_batch=7, max_frame=4000)
-    async with AsyncClient(port=gw.port, frame_events=1000) as client:
-        result = await client.send(ev(i, attrs={"pad": "y" * 100}) for i in range(100))
-    await gw.stop()
-    assert result.accepted == 100
-    assert all(len(f["events"]) <= 7 for _, f in gw.frames)
-
-
-async def test_token_and_unauthorized() -> None:
-    gw = await gateway(token="s3cret")
-    with pytest.raises(CairnServerError) as info:
-        await AsyncClient(port=gw.port, token="wrong").connect()
-    assert info.value.code == "unauthorized"
-    async with AsyncClient(port=gw.port, token="s3cret") as client:
-        assert (await client.send([ev(1)])).accepted == 1
-    await gw.stop()
-    assert gw.hellos[-1]["token"] == "s3cret"
-
-
-async def test_connect_refused_fails_fast() -> None:
-    gw = await gateway()
-    port = gw.port
-    await gw.stop()
-    with pytest.raises(CairnConnectionError):
-        await AsyncClient(port=port, connect_timeout=2).connect()
-
-
-async def test_frames_are_pipelined() -> None:
-    gw = await gateway(hold=5)  # no ack until 5 frames are in: a stop-and-wait client hangs
-    async with AsyncClient(port=gw.port, frame_events=1, max_in_flight=5) as client:
-        result = await asyncio.wait_for(client.send(ev(i) for i in range(12)), 5)
-    await gw.stop()
-    assert result.accepted == 12
-
-
-async def test_dropped_connection_resends_unacked_frames_in_order() -> None:
-    gw = await gateway(drop_after=4, hold=3)
-    async with AsyncClient(port=gw.port, frame_events=5, max_in_flight=8) as client:
-        result = await asyncio.wait_for(client.send(ev(i) for i in range(60)), 10)
-    await gw.stop()
-    assert gw.connections == 2
-    # Frames 1-3 were acked before the drop (hold=3), so nothing is a duplicate.
-    assert (result.accepted, result.duplicates, result.frames) == (60, 0, 12)
-    second = [f["seq"] for n, f in gw.frames if n == 2]
-    assert second == sorted(second) and second[0] == 4  # oldest un-acked frame first
-    assert len(gw.hellos) == 2
-
-
-async def test_resend_after_lost_acks_counts_duplicates() -> None:
-    # Frames 1-2 are committed on the first connection but their acks are lost
-    # with it; frame 3 kills it. The resend makes frames 1-2 duplicates.
-    gw = await gateway(drop_after=3, hold=100)
-    async with AsyncClient(port=gw.port, frame_events=5) as client:
-        result = await asyncio.wait_for(client.send(ev(i) for i in range(20)), 10)
-    await gw.stop()
-    assert (result.accepted, result.duplicates, result.frames) == (10, 10, 4)
-    assert [f["seq"] for n, f in gw.frames if n == 2] == [1, 2, 3, 4]
-
-
-async def test_reconnect_gives_up() -> None:
-    gw = await gateway(drop_after=1)
-    client = AsyncClient(port=gw.port, frame_events=5, reconnect_attempts=2)
-    await client.connect()
-    await gw.stop()  # nothing left to reconnect to
-    with pytest.raises(CairnConnectionError, match="gave up"):
-        await asyncio.wait_for(client.send(ev(i) for i in range(10)), 10)
-    await client.close()
-
-
-async def test_frame_error_raises_after_the_rest_completes() -> None:
-    gw = await gateway(fail={2: ["invalid"]})
-    async with AsyncClient(port=gw.port, frame_events=10) as client:
-        with pytest.raises(CairnSendError) as info:
-            await client.send(ev(i) for i in range(40))
-    await gw.stop()
-    err = info.value
-    assert err.code == "invalid" and err.result.accepted == 30 and err.result.frames == 3
-    assert err.errors == [{"seq": 2, "first_index": 10, "events": 10, "code": "invalid", "message": "boom"}]
-
-
-async def test_internal_error_on_events_frame_is_resent() -> None:
-    gw = await gateway(fail={2: ["internal", "internal"]})
-    async with AsyncClient(port=gw.port, frame_events=10) as client:
-        result = await asyncio.wait_for(client.send(ev(i) for i in range(40)), 10)
-        gw.fail[client.reserve_seqs(1)[0] + 1] = ["internal"]
-        with pytest.raises(CairnServerError):  # an admin request may not be idempotent
-            await client.request("status")
-    await gw.stop()
-    assert (result.accepted, result.frames) == (40, 4)
-    assert [f["seq"] for _, f in gw.frames].count(2) == 3
-
-
-async def test_shutting_down_notice_stops_writes_then_resends_elsewhere() -> None:
-    gw = await gateway(shutdown_after=4, hold=4)
-    async with AsyncClient(port=gw.port, frame_events=5, max_in_flight=4) as client:
-        result = await asyncio.wait_for(client.send(ev(i) for i in range(50)), 10)
-    await gw.stop()
-    assert gw.after_notice == []  # nothing sent to a server that is going away
-    assert (result.accepted, result.duplicates, result.frames) == (50, 0, 10)
-    assert [f["seq"] for n, f in gw.frames if n == 2] == list(range(5, 11))
-
-
-async def test_request_round_trip_and_error() -> None:
-    gw = await gateway()
-    async with AsyncClient(port=gw.port) as client:
-        assert await client.request("status") == {"op": "status", "seq": 1, "shards": 4}
-        with pytest.raises(CairnServerError) as info:
-            await client.request("frobnicate", x=1)
-    await gw.stop()
-    assert info.value.code == "unknown_op"
-    assert gw.frames[1][1] == {"op": "frobnicate", "x": 1, "seq": 2}
-
-
-async def test_send_raw_reports_ack_time_and_refuses_a_seq_in_flight() -> None:
-    gw = await gateway(hold=2)  # the first frame stays unanswered until a second one
-    calls: list[tuple[int, str, int]] = []
-    async with AsyncClient(port=gw.port) as client:
-        [seq] = client.reserve_seqs(1)
-        body = events_body(seq, [pack_event(ev(1))])
-        future = await client.send_raw(body, seq, lambda s, r, t: calls.append((s, r["op"], t)))
-        with pytest.raises(ValueError, match="in flight"):
-            await client.send_raw(body, seq)
-        assert (await client.send([ev(2)])).accepted == 1  # seqs do not clash with reserved ones
-        reply = await future
-    await gw.stop()
-    assert reply["accepted"] == 1 and calls[0][:2] == (seq, "ack") and calls[0][2] > 0
-
-
-# ------------------------------------------------------------- sync client
-
-
-@contextmanager
-def threaded_gateway(**options: Any) -> Iterator[FakeGateway]:
-    """A fake gateway on its own loop, since the sync client blocks the caller."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    gw = asyncio.run_coroutine_threadsafe(gateway(**options), loop).result()
-    try:
-        yield gw
-    finally:
-        asyncio.run_coroutine_threadsafe(gw.stop(), loop).result()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
-
-
-def test_sync_client_connects_at_once() -> None:
-    with threaded_gateway(token="t") as gw:
-        port = gw.port
-        with pytest.raises(CairnServerError, match="unauthorized"):
-            Client(port=port, token="bad")
-    with pytest.raises(OSError):  # CairnConnectionError is a ConnectionError too
-        Client(port=port, connect_timeout=2)
-
-
-def test_sync_client() -> None:
-    with threaded_gateway(hold=2) as gw:
-        with Client(port=gw.port, frame_events=4) as client:
-            assert client.max_batch == 10_000
-            first = client.send(ev(i) for i in range(10))
-            again = client.send(ev(i) for i in range(10))  # same connection, same ids
-            status = client.request("status")
-        assert gw.connections == 1
-    assert (first.accepted, again.duplicates) == (10, 10)
-    assert status["shards"] == 4
+def test_client_options_are_checked_and_seqs_reserved() -> None:
+    with pytest.raises(ValueError):
+        AsyncClient(max_in_flight=0)
+    with pytest.raises(ValueError):
+        AsyncClient(frame_events=0)
+    client = AsyncClient()
+    assert client.in_flight == 0
+    first, second = client.reserve_seqs(3), client.reserve_seqs(2)
+    assert (list(first), list(second)) == ([1, 2, 3], [4, 5])
 
 
 # ----------------------------------------------------------------- loadgen
@@ -476,23 +188,3 @@ def test_record_latency_clamps() -> None:
     record_latency(histogram, 10**12)  # above 60 s
     assert histogram.get_min_value() == 1
     assert histogram.get_max_value() >= 59_000_000
-
-
-async def test_run_load_closed_loop() -> None:
-    gw = await gateway()
-    report = await run_load("127.0.0.1", gw.port, events=2500, connections=3, frame_events=100,
-                            contacts=40, in_flight=4)
-    await gw.stop()
-    assert report["accepted"] == 2500 and report["frames"] == 25 and report["rejected"] == 0
-    assert report["events_per_s"] > 0 and report["latency_ms"]["max"] >= report["latency_ms"]["p50"] > 0
-    assert gw.connections == 3
-    assert json.loads(report_json(report)) == report
-
-
-async def test_run_load_open_loop_paces_sends() -> None:
-    gw = await gateway()
-    report = await run_load("127.0.0.1", gw.port, events=400, connections=2, frame_events=50,
-                            contacts=10, in_flight=2, rate=2000.0, event_mix="mixed")
-    await gw.stop()
-    assert report["accepted"] == 400
-    assert report["seconds"] >= 0.17  # the last frame is due at 350 events / 2000 per s
