@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ class ShardStore:
         )
         self.dbs = {name: self.env.open_db(name.encode()) for name in DB_NAMES}
         self.catalog = self._load_catalog()
+        # Where batch time goes, for `cairn status` and benchmarks (seconds).
+        self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0}
 
     # -- definitions ---------------------------------------------------------------
 
@@ -77,15 +80,32 @@ class ShardStore:
 
         Returns ``(accepted, duplicates)`` per part, in order.
         """
+        t0 = time.perf_counter()
         batch = _core.Batch(parts)
-        with self.env.begin(write=True) as txn:
+        txn = self.env.begin(write=True)
+        try:
             states = txn.cursor(self.dbs["state"]).getmulti(batch.state_keys())
             seen = txn.cursor(self.dbs["seen"]).getmulti(batch.seen_keys())
+            t1 = time.perf_counter()
             result = self.catalog.apply(batch, states, seen, now_ms)
+            t2 = time.perf_counter()
             for row in _ROWS:
                 items = getattr(result, row)
                 if items:
                     txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items)
+            t3 = time.perf_counter()
+        except BaseException:
+            txn.abort()
+            raise
+        txn.commit()
+        t4 = time.perf_counter()
+        tm = self.timing
+        tm["batches"] += 1
+        tm["events"] += len(batch)
+        tm["read_s"] += t1 - t0
+        tm["core_s"] += t2 - t1
+        tm["write_s"] += t3 - t2
+        tm["commit_s"] += t4 - t3
         return list(result.parts)
 
     # -- outbox, drained by the dispatcher ------------------------------------------
@@ -172,6 +192,7 @@ class ShardStore:
             "retrying": counts["retry"],
             "dead_letters": counts["dead"],
             "definitions_version": self.catalog.version,
+            "timing": {k: round(v, 3) for k, v in self.timing.items()},
         }
 
     def close(self) -> None:

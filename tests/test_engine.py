@@ -9,6 +9,7 @@ import pytest
 
 from cairn.client import CairnServerError, Client
 from cairn.definitions import DefinitionsInvalid
+from cairn.render import collect_runs
 
 DEFS = """
 profile_fields: {email: text, phone: text, first_name: text, tag: text, gender: text}
@@ -85,13 +86,14 @@ def test_program_branches_on_event_and_profile_and_sends(engine):
     assert messages[("ann", "sms")]["message"]["text"] == "Ciao Ann, 240.0 EUR in MI"
     assert messages[("bob", "email")]["message"]["subject"] == "Thanks Bob"
 
-    ann = engine.contact("ann")["state"]
-    (run,) = [r for r in ann["runs"] if r["program"] == "milan"]
+    ann = engine.contact("ann")
+    assert ann["state"]["programs"]["milan"]["runs"] == 1
+    (run,) = [r for r in collect_runs(ann) if r["program"] == "milan"]
+    assert run["event_id"] == "o1"
     assert [(s["node"], s["outcome"]) for s in run["steps"]] == [("vip", "yes"), ("sms", "sent"), ("done", "end")]
     assert "top spender" in run["steps"][0]["reason"]
 
-    cy = engine.contact("cy")["state"]
-    (run,) = cy["runs"]
+    (run,) = collect_runs(engine.contact("cy"))
     assert [(s["node"], s["outcome"]) for s in run["steps"]][:2] == [("vip", "no"), ("mail", "skipped")]
     assert "email" in run["steps"][1]["reason"]
 

@@ -68,7 +68,7 @@ class Catalog:
         ``batch.state_keys()`` (missing = new contact); ``seen``: the (seen key, value)
         pairs found for ``batch.seen_keys()`` (found = duplicate). Per accepted event:
         ``$profile`` set/unset, ``loyalty_subscribe`` joins, every triggered program runs
-        entry node -> End (explained in the state's ``runs``), every loyalty rule of the
+        entry node -> End (explained in the event's history row), every loyalty rule of the
         type credits balances (ledger rows), then one history row and one seen row.
         Deterministic: same inputs, same bytes. Raises ``CairnError`` on a corrupt
         state."""
@@ -113,13 +113,14 @@ class BatchResult:
     """(contact, state) for every contact with an accepted event, sorted by contact.
     State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "seq": next history
     seq (starts at 1), "ledger_seq": next ledger seq (starts at 1), "last_ts": ms,
-    "runs": [last 20 run records], "loyalty": {program: {"joined_ms", "qualifying",
-    "non_qualifying"}}}``. Run record: ``{"program", "version", "event_id", "ts",
-    "status": "done", "steps": [{"node", "type", "outcome", "reason"}]}``."""
+    "programs": {program: {"runs", "last_seq", "last_ts", "version"}}, "loyalty":
+    {program: {"joined_ms", "qualifying", "non_qualifying"}}}``."""
     seen: Final[list[tuple[bytes, bytes]]]
     """(contact + b"\\x00" + id, seq8 of the event's history row)."""
     history: Final[list[tuple[bytes, bytes]]]
-    """(contact + b"\\x00" + seq8, normalized event map)."""
+    """(contact + b"\\x00" + seq8, the normalized event map plus ``"seq"`` and
+    ``"runs"``: the program runs this event caused, each ``{"program", "version",
+    "status": "done", "steps": [{"node", "type", "outcome", "reason"}]}``)."""
     ledger: Final[list[tuple[bytes, bytes]]]
     """(contact + b"\\x00" + seq8 ledger seq, ``{"seq", "ts", "event_id", "program",
     "rule", "version", "kind", "delta", "balance", "reason"}``)."""

@@ -62,7 +62,9 @@ async def _load(data: Path, *, events: int, connections: int, frame_events: int,
         host, port = engine.address
         report = await run_load(host, port, events=events, connections=connections, frame_events=frame_events,
                                 contacts=contacts, in_flight=in_flight)
-        report["engine_status"] = (await engine.status())["totals"]
+        status = await engine.status()
+        report["engine_status"] = status["totals"]
+        report["shard_timing"] = [s["timing"] for s in status["shards"]]
         return report
     finally:
         await engine.stop()

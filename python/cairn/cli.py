@@ -125,7 +125,7 @@ def _send_file(file: Path, host: str, port: int, token: str | None, source: str 
 @_connection_options
 def send(file: Path, host: str, port: int, token: str | None) -> None:
     """Send the events of an NDJSON FILE (one event object per line)."""
-    _send_file(file, host, port, token, source=None)
+    _send_file(file, host, port, token, source="api")
 
 
 @main.command(name="import")

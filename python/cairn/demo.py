@@ -78,7 +78,7 @@ async def _demo(console: Console, data: Path, shards: int, definitions: Path, ev
 def _journeys(console: Console, found: list[dict[str, Any]]) -> None:
     console.rule("journeys: who entered which program, and why")
     for f in found:
-        runs = f["state"].get("runs", [])
+        runs = render.collect_runs(f)
         if runs:
             console.print(render.runs_tree(f"[bold]{f['contact']}[/bold]", runs))
         else:

@@ -137,10 +137,13 @@ class Engine:
         """Stop accepting, finish what was accepted, stop dispatching, close shards."""
         if self.server is not None:
             self.server.close()
+        # Finish (and ack) what was accepted before telling producers to go away.
         if self.gateway is not None:
-            await self.gateway.shutdown()
+            self.gateway.stop_reading()
         for lane in self.lanes:
             await lane.drain()
+        if self.gateway is not None:
+            await self.gateway.shutdown()
         self._stop_dispatch.set()
         if self._dispatch_task is not None:
             await self._dispatch_task

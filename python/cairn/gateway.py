@@ -69,8 +69,12 @@ class Gateway:
             self._writers.discard(writer)
             await conn.close()
 
+    def stop_reading(self) -> None:
+        """Apply no frame read from now on (what is already accepted still finishes)."""
+        self.closing = True
+
     async def shutdown(self) -> None:
-        """Tell connected producers the server is going away."""
+        """Tell connected producers the server is going away, and close."""
         self.closing = True
         for w in list(self._writers):
             try:
@@ -113,8 +117,8 @@ class _Connection:
             except wire.FrameTooLarge as exc:
                 self.send(wire.error("too_large", f"{exc}; split the events over several frames"))
                 return
-            if body is None:
-                return
+            if body is None or self.gw.closing:
+                return  # a frame read while stopping is not applied: never acked, resent
             if not await self.on_frame(body):
                 return
             await self.writer.drain()

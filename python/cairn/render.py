@@ -32,6 +32,13 @@ def send_result(console: Console, name: str, result: Any) -> None:
         console.print(f"  ... and {len(result.rejected) - 20} more")
 
 
+def collect_runs(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """The program runs recorded in a contact's returned history rows, oldest first,
+    each with the ``event_id`` and ``ts`` of the event that caused it."""
+    return [run | {"event_id": row["id"], "ts": row["ts"]}
+            for row in found.get("history", []) for run in row.get("runs", [])]
+
+
 def runs_tree(label: str, runs: list[dict[str, Any]]) -> Tree:
     """A contact's program runs with the reason of every step."""
     tree = Tree(label)
@@ -55,7 +62,11 @@ def contact(console: Console, found: dict[str, Any]) -> None:
     for name, m in sorted(state.get("loyalty", {}).items()):
         loyalty.add_row(name, str(m.get("qualifying", 0)), str(m.get("non_qualifying", 0)), _when(m.get("joined_ms")))
     console.print(loyalty)
-    console.print(runs_tree("program runs (newest last)", state.get("runs", [])))
+    programs = Table("program", "runs", "last run", "version", title="programs", title_justify="left")
+    for name, pos in sorted(state.get("programs", {}).items()):
+        programs.add_row(name, str(pos["runs"]), _when(pos["last_ts"]), f"v{pos['version']}")
+    console.print(programs)
+    console.print(runs_tree("program runs of these events (newest last)", collect_runs(found)))
     events = Table("time", "type", "id", "attrs", title=f"last {len(found['history'])} events", title_justify="left")
     for e in found["history"]:
         events.add_row(_when(e.get("ts")), e["type"], e["id"], _short(e.get("attrs")))

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::RunRecord;
 use crate::value::Value;
 
 /// A validated event: type lowercased, ts filled, attrs a map.
@@ -26,6 +27,27 @@ impl Event {
             Value::Map(m) => m,
             _ => &[],
         }
+    }
+}
+
+/// The history row of an accepted event: the normalized event, its sequence in the
+/// contact's history, and the program runs it caused with their reasons (explain).
+#[derive(Serialize)]
+pub struct HistoryRow<'a> {
+    pub id: &'a str,
+    pub contact: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub ts: i64,
+    pub attrs: &'a Value,
+    pub source: &'a Option<String>,
+    pub seq: u64,
+    pub runs: &'a [RunRecord<'a>],
+}
+
+impl<'a> HistoryRow<'a> {
+    pub fn new(ev: &'a Event, seq: u64, runs: &'a [RunRecord<'a>]) -> Self {
+        HistoryRow { id: &ev.id, contact: &ev.contact, kind: &ev.kind, ts: ev.ts, attrs: &ev.attrs, source: &ev.source, seq, runs }
     }
 }
 

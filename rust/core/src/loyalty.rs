@@ -4,11 +4,9 @@ use serde::Serialize;
 
 use crate::definitions::{Catalog, Ctx, Join, LoyaltyProgram, PointKind, Rule};
 use crate::event::Event;
-use crate::keys::seq_key;
+use crate::rows::Rows;
 use crate::state::{Membership, State};
-use crate::value::{encode, map_get, Value};
-
-pub type Row = (Vec<u8>, Vec<u8>);
+use crate::value::{map_get, Value};
 
 /// One ledger row value.
 #[derive(Serialize)]
@@ -41,14 +39,14 @@ pub fn subscribe(cat: &Catalog, ev: &Event, state: &mut State) {
 }
 
 /// Apply every loyalty rule of the event's type; ledger rows appended to `ledger`.
-pub fn apply_rules(cat: &Catalog, rules: &[(usize, usize)], ev: &Event, state: &mut State, ledger: &mut Vec<Row>) {
+pub fn apply_rules(cat: &Catalog, rules: &[(usize, usize)], ev: &Event, state: &mut State, ledger: &mut Rows) {
     for &(li, ri) in rules {
         let lp = &cat.loyalty[li];
         apply_rule(cat, lp, &lp.rules[ri], ev, state, ledger);
     }
 }
 
-fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state: &mut State, ledger: &mut Vec<Row>) {
+fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state: &mut State, ledger: &mut Rows) {
     let member = state.loyalty.contains_key(&lp.name);
     if lp.join == Join::Subscribe && !member {
         return;
@@ -116,7 +114,7 @@ fn push_row(
     delta: i64,
     balance: i64,
     reason: &str,
-    ledger: &mut Vec<Row>,
+    ledger: &mut Rows,
 ) {
     let seq = state.ledger_seq;
     state.ledger_seq += 1;
@@ -132,5 +130,5 @@ fn push_row(
         balance,
         reason,
     };
-    ledger.push((seq_key(&ev.contact, seq), encode(&row)));
+    ledger.push(&[ev.contact.as_bytes(), b"\0", &seq.to_be_bytes()], &row);
 }

@@ -3,12 +3,9 @@
 use crate::definitions::{Catalog, Channel, Ctx, NodeKind, Program, Send};
 use crate::effect::{balances, effect_hash, event_ctx, Context, Effect, Message};
 use crate::event::Event;
-use crate::keys::outbox_key;
+use crate::rows::Rows;
 use crate::state::{RunRecord, State, Step};
-use crate::value::{encode, Value};
-
-/// An outbox row (key, encoded effect).
-pub type Row = (Vec<u8>, Vec<u8>);
+use crate::value::Value;
 
 /// Where a message on `channel` goes for this contact, or why it cannot be sent.
 pub fn address<'a>(channel: Channel, contact: &'a str, state: &'a State) -> Result<&'a str, String> {
@@ -33,7 +30,7 @@ pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64) -> Row {
+fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64, outbox: &mut Rows) {
     let hash = effect_hash(&ev.contact, &ev.id, &p.name, cat.version, node);
     let effect = Effect {
         id: format!("{hash:016x}"),
@@ -58,11 +55,13 @@ fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev
             loyalty: balances(&state.loyalty),
         },
     };
-    (outbox_key(now_ms, hash), encode(&effect))
+    // Key: creation time then effect hash (see keys::outbox_key), so the outbox
+    // drains in creation order.
+    outbox.push(&[&(now_ms as u64).to_be_bytes(), &hash.to_be_bytes()], &effect);
 }
 
 /// Run `p` for `ev` from the entry node to End; effects are appended to `outbox`.
-pub fn run(cat: &Catalog, p: &Program, ev: &Event, state: &State, now_ms: i64, outbox: &mut Vec<Row>) -> RunRecord {
+pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_ms: i64, outbox: &mut Rows) -> RunRecord<'c> {
     let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
     let mut steps = Vec::new();
     let mut at = 0usize;
@@ -76,32 +75,25 @@ pub fn run(cat: &Catalog, p: &Program, ev: &Event, state: &State, now_ms: i64, o
                 let outcome = if r { "yes" } else { "no" };
                 reason.push_str(" => ");
                 reason.push_str(outcome);
-                steps.push(Step { node: node.id.clone(), kind: "decision".into(), outcome: outcome.into(), reason });
+                steps.push(Step { node: &node.id, kind: "decision", outcome, reason });
                 at = if r { *yes } else { *no };
             }
             NodeKind::Action { send, next } => {
                 let (outcome, reason) = match address(send.channel, &ev.contact, state) {
                     Ok(to) => {
-                        outbox.push(send_effect(cat, p, &node.id, send, to, ev, state, now_ms));
+                        send_effect(cat, p, &node.id, send, to, ev, state, now_ms, outbox);
                         ("sent", format!("{} to '{to}'", send.channel.name()))
                     }
                     Err(why) => ("skipped", why),
                 };
-                steps.push(Step { node: node.id.clone(), kind: "action".into(), outcome: outcome.into(), reason });
+                steps.push(Step { node: &node.id, kind: "action", outcome, reason });
                 at = *next;
             }
             NodeKind::End => {
-                steps.push(Step { node: node.id.clone(), kind: "end".into(), outcome: "end".into(), reason: String::new() });
+                steps.push(Step { node: &node.id, kind: "end", outcome: "end", reason: String::new() });
                 break;
             }
         }
     }
-    RunRecord {
-        program: p.name.clone(),
-        version: cat.version,
-        event_id: ev.id.clone(),
-        ts: ev.ts,
-        status: "done".into(),
-        steps,
-    }
+    RunRecord { program: &p.name, version: cat.version, status: "done", steps }
 }

@@ -9,28 +9,37 @@ use crate::value::{decode_exact, encode, Value};
 
 /// Version of the state encoding.
 pub const STATE_VERSION: u32 = 1;
-/// How many run records a state keeps (newest last).
-pub const MAX_RUNS: usize = 20;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    pub node: String,
+/// One step of a program run and why it went that way.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step<'a> {
+    pub node: &'a str,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: &'static str,
     /// "yes" | "no" | "sent" | "skipped" | "end"
-    pub outcome: String,
+    pub outcome: &'static str,
     pub reason: String,
 }
 
-/// One program run: why the contact went where it went (explain).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub program: String,
+/// One program run: why the contact went where it went (explain). Stored in the
+/// history row of the event that caused it, so the state stays small.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord<'a> {
+    pub program: &'a str,
     pub version: u64,
-    pub event_id: String,
-    pub ts: i64,
-    pub status: String,
-    pub steps: Vec<Step>,
+    pub status: &'static str,
+    pub steps: Vec<Step<'a>>,
+}
+
+/// Where a contact stands in one program (the run details live in history rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramPos {
+    /// How many times the contact ran the program.
+    pub runs: u64,
+    /// History sequence of the event that started the last run.
+    pub last_seq: u64,
+    pub last_ts: i64,
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +66,9 @@ pub struct State {
     /// Greatest event ts applied (0 when none).
     #[serde(default)]
     pub last_ts: i64,
+    /// Program name -> the contact's position in it.
     #[serde(default)]
-    pub runs: Vec<RunRecord>,
+    pub programs: BTreeMap<String, ProgramPos>,
     /// Loyalty program name -> membership and balances.
     #[serde(default)]
     pub loyalty: BTreeMap<String, Membership>,
@@ -77,7 +87,7 @@ impl Default for State {
             seq: 1,
             ledger_seq: 1,
             last_ts: 0,
-            runs: Vec::new(),
+            programs: BTreeMap::new(),
             loyalty: BTreeMap::new(),
         }
     }
@@ -97,13 +107,15 @@ impl State {
         encode(self)
     }
 
-    /// Keep the last `MAX_RUNS` run records.
-    pub fn push_run(&mut self, run: RunRecord) {
-        if self.runs.len() >= MAX_RUNS {
-            let extra = self.runs.len() + 1 - MAX_RUNS;
-            self.runs.drain(..extra);
+    /// Record that `program` ran for the event at history sequence `seq`.
+    pub fn note_run(&mut self, program: &str, version: u64, seq: u64, ts: i64) {
+        let pos = ProgramPos { runs: 1, last_seq: seq, last_ts: ts, version };
+        match self.programs.get_mut(program) {
+            Some(p) => *p = ProgramPos { runs: p.runs + 1, ..pos },
+            None => {
+                self.programs.insert(program.to_owned(), pos);
+            }
         }
-        self.runs.push(run);
     }
 
     /// Apply a `$profile` event's attrs: {set: map, unset: [str]}.
@@ -142,19 +154,12 @@ mod tests {
         s.profile.insert("email".into(), Value::Str("a@b.c".into()));
         s.events = 3;
         s.loyalty.insert("club".into(), Membership { joined_ms: 1, qualifying: 2, non_qualifying: 3 });
-        s.push_run(RunRecord {
-            program: "p".into(),
-            version: 1,
-            event_id: "e".into(),
-            ts: 9,
-            status: "done".into(),
-            steps: vec![Step { node: "n".into(), kind: "end".into(), outcome: "end".into(), reason: String::new() }],
-        });
+        s.note_run("p", 1, 4, 9);
         let bytes = s.encode();
         assert_eq!(State::decode("c", &bytes).unwrap(), s);
         let v: Value = decode_exact(&bytes).unwrap();
         assert_eq!(v.get("v"), Some(&Value::Int(1)));
-        assert!(v.get("runs").is_some() && v.get("ledger_seq").is_some());
+        assert!(v.get("programs").is_some() && v.get("ledger_seq").is_some());
     }
 
     #[test]
@@ -166,20 +171,11 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_capped() {
+    fn program_positions_count_runs() {
         let mut s = State::default();
-        for i in 0..25 {
-            s.push_run(RunRecord {
-                program: "p".into(),
-                version: 1,
-                event_id: i.to_string(),
-                ts: i,
-                status: "done".into(),
-                steps: vec![],
-            });
-        }
-        assert_eq!(s.runs.len(), MAX_RUNS);
-        assert_eq!(s.runs[0].event_id, "5");
+        s.note_run("p", 1, 1, 10);
+        s.note_run("p", 2, 5, 20);
+        assert_eq!(s.programs["p"], ProgramPos { runs: 2, last_seq: 5, last_ts: 20, version: 2 });
     }
 
     #[test]

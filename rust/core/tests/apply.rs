@@ -127,8 +127,28 @@ fn run(cat: &Catalog, events: Vec<Value>, states: &[(Vec<u8>, Vec<u8>)]) -> Batc
 }
 
 fn state_of(r: &BatchResult, contact: &str) -> State {
-    let (_, v) = r.states.iter().find(|(k, _)| k == contact.as_bytes()).unwrap();
+    let (_, v) = r.states.iter().find(|(k, _)| *k == contact.as_bytes()).unwrap();
     State::decode(contact, v).unwrap()
+}
+
+/// The program runs recorded in the `n`th history row of a result.
+fn runs_of(r: &cairn_core::apply::BatchResult, n: usize) -> Vec<Value> {
+    let row: Value = decode_exact(&r.history.get(n).1).unwrap();
+    match row.get("runs") {
+        Some(Value::Array(runs)) => runs.clone(),
+        other => panic!("history row without runs: {other:?}"),
+    }
+}
+
+fn steps(run: &Value) -> Vec<Value> {
+    match run.get("steps") {
+        Some(Value::Array(s)) => s.clone(),
+        other => panic!("run without steps: {other:?}"),
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
 fn profile(id: &str, contact: &str, set: Vec<(&str, Value)>) -> Value {
@@ -149,14 +169,18 @@ fn program_walk_sends_and_explains() {
     );
     assert_eq!((r.accepted, r.duplicates, r.effects), (2, 0, 1));
     let st = state_of(&r, "c1");
-    let run = &st.runs[0];
-    assert_eq!(run.program, "milan_vip");
-    assert_eq!(run.version, 2);
-    let outcomes: Vec<(&str, &str)> = run.steps.iter().map(|s| (s.node.as_str(), s.outcome.as_str())).collect();
-    assert_eq!(outcomes, vec![("check", "yes"), ("mail", "sent"), ("sms", "skipped"), ("done", "end")]);
-    assert_eq!(run.steps[0].reason, "attr store_code = 'MI' equals 'MI': true; profile tag = 'vip' exists: true => yes");
-    assert_eq!(run.steps[2].reason, "no 'phone' in profile");
-    let (key, eff) = &r.outbox[0];
+    assert_eq!(st.programs["milan_vip"].runs, 1);
+    assert_eq!(st.programs["milan_vip"].last_seq, 2);
+    let runs = runs_of(&r, 1);
+    let run = &runs[0];
+    assert_eq!(run.get("program"), Some(&s("milan_vip")));
+    assert_eq!(run.get("version"), Some(&i(2)));
+    let outcomes: Vec<(String, String)> = steps(run).iter().map(|st| (text(st, "node"), text(st, "outcome"))).collect();
+    let want = [("check", "yes"), ("mail", "sent"), ("sms", "skipped"), ("done", "end")];
+    assert_eq!(outcomes, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    assert_eq!(text(&steps(run)[0], "reason"), "attr store_code = 'MI' equals 'MI': true; profile tag = 'vip' exists: true => yes");
+    assert_eq!(text(&steps(run)[2], "reason"), "no 'phone' in profile");
+    let (key, eff) = r.outbox.get(0);
     let eff: Value = decode_exact(eff).unwrap();
     assert_eq!(&key[..8], &777u64.to_be_bytes());
     let id = eff.get("id").unwrap().as_str().unwrap();
@@ -174,9 +198,11 @@ fn decision_no_branch_and_filter() {
     let cat = catalog();
     let r = run(&cat, vec![purchase("e1", "c1", "RM", 50), purchase("e2", "c1", "MI", 5)], &[]);
     let st = state_of(&r, "c1");
-    assert_eq!(st.runs.len(), 1, "the second purchase is filtered out (amount < 10)");
-    assert_eq!(st.runs[0].steps[0].reason, "attr store_code = 'RM' equals 'MI': false => no");
-    assert_eq!(st.runs[0].steps[1].outcome, "end");
+    assert_eq!(st.programs["milan_vip"].runs, 1, "the second purchase is filtered out (amount < 10)");
+    assert!(runs_of(&r, 1).is_empty());
+    let run = &runs_of(&r, 0)[0];
+    assert_eq!(text(&steps(run)[0], "reason"), "attr store_code = 'RM' equals 'MI': false => no");
+    assert_eq!(text(&steps(run)[1], "outcome"), "end");
     assert_eq!(r.effects, 0);
 }
 
@@ -184,11 +210,11 @@ fn decision_no_branch_and_filter() {
 fn push_falls_back_to_contact() {
     let cat = catalog();
     let r = run(&cat, vec![event("i", "c9", "app_install", 1, map(vec![]))], &[]);
-    let eff: Value = decode_exact(&r.outbox[0].1).unwrap();
+    let eff: Value = decode_exact(&r.outbox.get(0).1).unwrap();
     assert_eq!(eff.get("to"), Some(&s("c9")));
     assert_eq!(eff.get("message").unwrap().get("title"), Some(&s("Hi")));
     let r = run(&cat, vec![profile("p", "c9", vec![("push_token", s("tok"))]), event("i", "c9", "app_install", 1, map(vec![]))], &[]);
-    let eff: Value = decode_exact(&r.outbox[0].1).unwrap();
+    let eff: Value = decode_exact(&r.outbox.get(0).1).unwrap();
     assert_eq!(eff.get("to"), Some(&s("tok")));
 }
 
@@ -204,7 +230,7 @@ fn dedup_against_store_and_within_batch() {
     assert_eq!(r.parts, vec![(2, 2)]);
     assert_eq!(r.history.len(), 2);
     assert_eq!(r.seen.len(), 2);
-    assert_eq!(r.seen[0], (b"c1\0e1".to_vec(), 1u64.to_be_bytes().to_vec()));
+    assert_eq!(r.seen.to_vec()[0], (b"c1\0e1".to_vec(), 1u64.to_be_bytes().to_vec()));
     let st = state_of(&r, "c1");
     assert_eq!((st.events, st.seq), (1, 2));
 }
@@ -226,14 +252,15 @@ fn parts_are_counted_in_order() {
 fn state_carries_across_batches() {
     let cat = catalog();
     let r1 = run(&cat, vec![profile("p", "c1", vec![("tag", s("x"))]), purchase("e1", "c1", "MI", 150)], &[]);
-    let r2 = run(&cat, vec![purchase("e2", "c1", "MI", 150)], &r1.states);
+    let r2 = run(&cat, vec![purchase("e2", "c1", "MI", 150)], &r1.states.to_vec());
     let st = state_of(&r2, "c1");
     assert_eq!((st.events, st.seq, st.ledger_seq), (3, 4, 5));
     assert_eq!(st.profile.get("tag"), Some(&s("x")));
     assert_eq!(st.loyalty["club"].non_qualifying, 100);
-    assert_eq!(st.runs.len(), 2);
-    assert_eq!(r2.history[0].0, cairn_core::keys::seq_key("c1", 3));
-    assert_eq!(r2.ledger[0].0, cairn_core::keys::seq_key("c1", 3));
+    assert_eq!(st.programs["milan_vip"].runs, 2);
+    assert_eq!(runs_of(&r2, 0).len(), 1, "the run is in the history row of the event that caused it");
+    assert_eq!(r2.history.get(0).0, cairn_core::keys::seq_key("c1", 3));
+    assert_eq!(r2.ledger.get(0).0, cairn_core::keys::seq_key("c1", 3));
     let bad = vec![(b"c1".to_vec(), b"\x01".to_vec())];
     let b = batch_of(&cat, vec![purchase("e3", "c1", "MI", 1)]);
     assert!(apply(&cat, &b, &bad, &[] as &[(Vec<u8>, Vec<u8>)], 0).is_err());

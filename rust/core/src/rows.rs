@@ -1,0 +1,85 @@
+//! Rows for one LMDB table, packed in one buffer.
+//!
+//! A batch produces several rows per event (state, seen, history, ledger, outbox);
+//! one growing buffer per table instead of two `Vec`s per row keeps the hot path
+//! free of per-row allocations.
+
+use serde::Serialize;
+
+/// (key, value) rows stored back to back in one buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    buf: Vec<u8>,
+    /// Per row: (start of key, end of key = start of value, end of value).
+    spans: Vec<(usize, usize, usize)>,
+}
+
+impl Rows {
+    pub fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Rows { buf: Vec::with_capacity(bytes), spans: Vec::with_capacity(rows) }
+    }
+
+    /// Append a row whose key is `key` parts concatenated and whose value is `value`
+    /// encoded as a msgpack named map.
+    pub fn push<T: Serialize + ?Sized>(&mut self, key: &[&[u8]], value: &T) {
+        let start = self.buf.len();
+        for part in key {
+            self.buf.extend_from_slice(part);
+        }
+        let key_end = self.buf.len();
+        value
+            .serialize(&mut rmp_serde::Serializer::new(&mut self.buf).with_struct_map())
+            .expect("encoding to a Vec cannot fail");
+        self.spans.push((start, key_end, self.buf.len()));
+    }
+
+    /// Append a row with a raw value.
+    pub fn push_raw(&mut self, key: &[&[u8]], value: &[u8]) {
+        let start = self.buf.len();
+        for part in key {
+            self.buf.extend_from_slice(part);
+        }
+        let key_end = self.buf.len();
+        self.buf.extend_from_slice(value);
+        self.spans.push((start, key_end, self.buf.len()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Row `i` as (key, value).
+    pub fn get(&self, i: usize) -> (&[u8], &[u8]) {
+        let (a, b, c) = self.spans[i];
+        (&self.buf[a..b], &self.buf[b..c])
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|&(a, b, c)| (&self.buf[a..b], &self.buf[b..c]))
+    }
+
+    /// Owned copies, for tests and tools.
+    pub fn to_vec(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip() {
+        let mut r = Rows::default();
+        r.push_raw(&[b"a", b"\0", b"1"], b"xyz");
+        r.push(&[b"k"], &7u8);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.get(0), (&b"a\x001"[..], &b"xyz"[..]));
+        assert_eq!(r.get(1), (&b"k"[..], &[7u8][..]));
+        assert_eq!(r.to_vec()[1], (b"k".to_vec(), vec![7u8]));
+    }
+}
