@@ -28,6 +28,9 @@ _ROW_DB = {"states": "state", "seen": "seen", "history": "history", "ledger": "l
 
 _META_DEFINITIONS = b"definitions"
 _META_VERSION = b"version"
+#: The shard's next history sequence (8 bytes BE); history keys only grow.
+_META_HISTORY_SEQ = b"history_seq"
+_SEQ = struct.Struct(">Q")
 
 
 def _unpack(raw: bytes) -> Any:
@@ -86,13 +89,17 @@ class ShardStore:
         try:
             states = txn.cursor(self.dbs["state"]).getmulti(batch.state_keys())
             seen = txn.cursor(self.dbs["seen"]).getmulti(batch.seen_keys())
+            raw_seq = txn.get(_META_HISTORY_SEQ, db=self.dbs["meta"])
+            next_seq = _SEQ.unpack(raw_seq)[0] if raw_seq else 1
             t1 = time.perf_counter()
-            result = self.catalog.apply(batch, states, seen, now_ms)
+            result = self.catalog.apply(batch, states, seen, now_ms, next_seq)
             t2 = time.perf_counter()
             for row in _ROWS:
                 items = getattr(result, row)
                 if items:
-                    txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items)
+                    # History keys are sequences above every stored one: append.
+                    txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items, append=row == "history")
+            txn.put(_META_HISTORY_SEQ, _SEQ.pack(result.next_seq), db=self.dbs["meta"])
             t3 = time.perf_counter()
         except BaseException:
             txn.abort()
@@ -162,10 +169,14 @@ class ShardStore:
             if raw is None:
                 return None
             prefix = key + b"\x00"
+            # The contact's seen ids point at its history rows; the newest have the
+            # largest sequences.
+            seqs = sorted(v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), prefix))[-last:] if last else []
+            history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
             return {
                 "contact": contact,
                 "state": _unpack(raw),
-                "history": _tail(txn.cursor(self.dbs["history"]), prefix, last),
+                "history": history,
                 "ledger": _tail(txn.cursor(self.dbs["ledger"]), prefix, 1000),
             }
 
@@ -197,6 +208,17 @@ class ShardStore:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _prefixed(cursor: lmdb.Cursor, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) whose key starts with ``prefix``, in key order."""
+    rows = []
+    if cursor.set_range(prefix):
+        for key, value in cursor:
+            if not key.startswith(prefix):
+                break
+            rows.append((key, value))
+    return rows
 
 
 def _tail(cursor: lmdb.Cursor, prefix: bytes, n: int) -> list[Any]:

@@ -178,7 +178,7 @@ def test_contact_shows_profile_and_program_run(engine, defs_file: Path, tmp_path
     assert "contact ann" in out
     assert "'ann@example.com'" in out and "'Ann'" in out
     assert "big_spender_thanks" in out and "on event o1" in out
-    assert "mail action -> sent" in out
+    assert "mail -> sent" in out
     assert "club" in out
 
     raw = cli(engine, "contact", "ann", "--json")
@@ -191,7 +191,7 @@ def test_contact_shows_profile_and_program_run(engine, defs_file: Path, tmp_path
     history = {e["id"]: e for e in found["history"]}
     assert list(history) == ["p1", "o1"]
     [run] = history["o1"]["runs"]  # each event keeps the runs it triggered, explained
-    assert run["program"] == "big_spender_thanks" and run["status"] == "done"
+    assert run["program"] == "big_spender_thanks" and run["version"] == 1
     assert [(s["node"], s["outcome"]) for s in run["steps"]] == [("big", "yes"), ("mail", "sent"), ("done", "end")]
     assert "150 gte 100: true" in run["steps"][0]["reason"]
     assert [(r["rule"], r["delta"], r["event_id"]) for r in found["ledger"]] == [("every_purchase", 10, "o1")]

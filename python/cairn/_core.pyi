@@ -63,10 +63,13 @@ class Catalog:
         states: list[tuple[bytes, bytes]],
         seen: list[tuple[bytes, bytes]],
         now_ms: int,
+        next_seq: int = 1,
     ) -> BatchResult:
         """Apply ``batch`` in order. ``states``: the (contact, state) pairs found for
         ``batch.state_keys()`` (missing = new contact); ``seen``: the (seen key, value)
-        pairs found for ``batch.seen_keys()`` (found = duplicate). Per accepted event:
+        pairs found for ``batch.seen_keys()`` (found = duplicate); ``next_seq``: the
+        shard's next history sequence (``BatchResult.next_seq`` of the previous batch).
+        Per accepted event:
         ``$profile`` set/unset, ``loyalty_subscribe`` joins, every triggered program runs
         entry node -> End (explained in the event's history row), every loyalty rule of the
         type credits balances (ledger rows), then one history row and one seen row.
@@ -111,16 +114,19 @@ class BatchResult:
 
     states: Final[list[tuple[bytes, bytes]]]
     """(contact, state) for every contact with an accepted event, sorted by contact.
-    State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "seq": next history
-    seq (starts at 1), "ledger_seq": next ledger seq (starts at 1), "last_ts": ms,
+    State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "ledger_seq": next
+    ledger seq (starts at 1), "last_ts": ms,
     "programs": {program: {"runs", "last_seq", "last_ts", "version"}}, "loyalty":
     {program: {"joined_ms", "qualifying", "non_qualifying"}}}``."""
     seen: Final[list[tuple[bytes, bytes]]]
-    """(contact + b"\\x00" + id, seq8 of the event's history row)."""
+    """(contact + b"\\x00" + id, seq8 of the event's history row): dedup, and each
+    contact's index into the history."""
     history: Final[list[tuple[bytes, bytes]]]
-    """(contact + b"\\x00" + seq8, the normalized event map plus ``"seq"`` and
-    ``"runs"``: the program runs this event caused, each ``{"program", "version",
-    "status": "done", "steps": [{"node", "type", "outcome", "reason"}]}``)."""
+    """(seq8 shard history sequence, the normalized event map plus ``"seq"`` and
+    ``"runs"``: the program runs this event caused, each the array ``[program,
+    version, [[node, outcome, reason], ...]]``). Append-only: sequences only grow."""
+    next_seq: Final[int]
+    """The shard's next history sequence after this batch."""
     ledger: Final[list[tuple[bytes, bytes]]]
     """(contact + b"\\x00" + seq8 ledger seq, ``{"seq", "ts", "event_id", "program",
     "rule", "version", "kind", "delta", "balance", "reason"}``)."""

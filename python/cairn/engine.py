@@ -50,6 +50,13 @@ class EngineConfig:
     clock: Clock = field(default=wall_clock)
 
 
+def _run_dict(run: list[Any]) -> dict[str, Any]:
+    """A stored run ``[program, version, [[node, outcome, reason], ...]]`` as a dict."""
+    program, version, steps = run
+    return {"program": program, "version": version,
+            "steps": [{"node": n, "outcome": o, "reason": r} for n, o, r in steps]}
+
+
 class ActorOutbox:
     """A shard actor seen as the dispatcher's ``OutboxSource``."""
 
@@ -179,6 +186,8 @@ class Engine:
         found = await self.actors[shard].contact.remote(contact, last)
         if found is not None:
             found["shard"] = shard
+            for row in found["history"]:
+                row["runs"] = [_run_dict(run) for run in row.get("runs", [])]
         return found
 
     async def status(self) -> dict[str, Any]:

@@ -44,9 +44,9 @@ def runs_tree(label: str, runs: list[dict[str, Any]]) -> Tree:
     tree = Tree(label)
     for run in runs:
         branch = tree.add(f"[bold]{run['program']}[/bold] v{run['version']} on event {run['event_id']} "
-                          f"({_when(run.get('ts'))}): {run['status']}")
+                          f"({_when(run.get('ts'))})")
         for step in run.get("steps", []):
-            branch.add(f"{step['node']} [dim]{step['type']}[/dim] -> [cyan]{step['outcome']}[/cyan]"
+            branch.add(f"{step['node']} -> [cyan]{step['outcome']}[/cyan]"
                        + (f"  [dim]{step['reason']}[/dim]" if step.get("reason") else ""))
     return tree
 

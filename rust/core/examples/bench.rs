@@ -69,7 +69,7 @@ fn main() {
     let mut res = None;
     for _ in 0..rounds {
         let b = Batch::decode(&parts).unwrap();
-        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0).unwrap());
+        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap());
     }
     let ap = t.elapsed().as_secs_f64() / rounds as f64;
     let r = res.take().unwrap();
@@ -91,7 +91,7 @@ fn main() {
     let t = Instant::now();
     for _ in 0..rounds {
         let b = Batch::decode(&parts).unwrap();
-        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0).unwrap());
+        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap());
     }
     let ap = t.elapsed().as_secs_f64() / rounds as f64;
     let r = res.unwrap();

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+
+use crate::definitions::ProfileNeeds;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Event;
@@ -40,8 +43,31 @@ pub struct Balances {
 pub struct Context<'a> {
     pub contact: &'a str,
     pub event: EventCtx<'a>,
-    pub profile: &'a BTreeMap<String, Value>,
+    pub profile: ProfileView<'a>,
     pub loyalty: BTreeMap<&'a str, Balances>,
+}
+
+/// The profile as a message's templates need it: only the fields they read.
+pub struct ProfileView<'a> {
+    pub profile: &'a BTreeMap<String, Value>,
+    pub needs: &'a ProfileNeeds,
+}
+
+impl Serialize for ProfileView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.needs {
+            ProfileNeeds::All => self.profile.serialize(s),
+            ProfileNeeds::Fields(fields) => {
+                let present: Vec<(&String, &Value)> =
+                    fields.iter().filter_map(|f| self.profile.get_key_value(f.as_str())).collect();
+                let mut m = s.serialize_map(Some(present.len()))?;
+                for (k, v) in present {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]

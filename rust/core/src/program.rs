@@ -1,7 +1,7 @@
 //! Walking a program from its entry node to End within one event.
 
 use crate::definitions::{Catalog, Channel, Ctx, NodeKind, Program, Send};
-use crate::effect::{balances, effect_hash, event_ctx, Context, Effect, Message};
+use crate::effect::{balances, effect_hash, event_ctx, Context, Effect, Message, ProfileView};
 use crate::event::Event;
 use crate::rows::Rows;
 use crate::state::{RunRecord, State, Step};
@@ -51,7 +51,7 @@ fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev
         context: Context {
             contact: &ev.contact,
             event: event_ctx(ev),
-            profile: &state.profile,
+            profile: ProfileView { profile: &state.profile, needs: &send.profile_needs },
             loyalty: balances(&state.loyalty),
         },
     };
@@ -75,7 +75,7 @@ pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_
                 let outcome = if r { "yes" } else { "no" };
                 reason.push_str(" => ");
                 reason.push_str(outcome);
-                steps.push(Step { node: &node.id, kind: "decision", outcome, reason });
+                steps.push(Step { node: &node.id, outcome, reason });
                 at = if r { *yes } else { *no };
             }
             NodeKind::Action { send, next } => {
@@ -86,14 +86,14 @@ pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_
                     }
                     Err(why) => ("skipped", why),
                 };
-                steps.push(Step { node: &node.id, kind: "action", outcome, reason });
+                steps.push(Step { node: &node.id, outcome, reason });
                 at = *next;
             }
             NodeKind::End => {
-                steps.push(Step { node: &node.id, kind: "end", outcome: "end", reason: String::new() });
+                steps.push(Step { node: &node.id, outcome: "end", reason: String::new() });
                 break;
             }
         }
     }
-    RunRecord { program: &p.name, version: cat.version, status: "done", steps }
+    RunRecord { program: &p.name, version: cat.version, steps }
 }

@@ -11,11 +11,10 @@ use crate::value::{decode_exact, encode, Value};
 pub const STATE_VERSION: u32 = 1;
 
 /// One step of a program run and why it went that way.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Encoded as the array `[node, outcome, reason]`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step<'a> {
     pub node: &'a str,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
     /// "yes" | "no" | "sent" | "skipped" | "end"
     pub outcome: &'static str,
     pub reason: String,
@@ -23,12 +22,25 @@ pub struct Step<'a> {
 
 /// One program run: why the contact went where it went (explain). Stored in the
 /// history row of the event that caused it, so the state stays small.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Encoded as the array `[program, version, [step, ...]]`: one of these per program
+/// run per event, so keys would double its size.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord<'a> {
     pub program: &'a str,
     pub version: u64,
-    pub status: &'static str,
     pub steps: Vec<Step<'a>>,
+}
+
+impl Serialize for Step<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.node, self.outcome, &self.reason).serialize(s)
+    }
+}
+
+impl Serialize for RunRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.program, self.version, &self.steps).serialize(s)
+    }
 }
 
 /// Where a contact stands in one program (the run details live in history rows).
@@ -57,9 +69,6 @@ pub struct State {
     /// Number of events applied.
     #[serde(default)]
     pub events: u64,
-    /// Next history sequence number (starts at 1).
-    #[serde(default = "one")]
-    pub seq: u64,
     /// Next ledger sequence number (starts at 1).
     #[serde(default = "one")]
     pub ledger_seq: u64,
@@ -84,7 +93,6 @@ impl Default for State {
             v: STATE_VERSION,
             profile: BTreeMap::new(),
             events: 0,
-            seq: 1,
             ledger_seq: 1,
             last_ts: 0,
             programs: BTreeMap::new(),

@@ -122,8 +122,13 @@ fn batch_of(cat: &Catalog, events: Vec<Value>) -> Batch {
 }
 
 fn run(cat: &Catalog, events: Vec<Value>, states: &[(Vec<u8>, Vec<u8>)]) -> BatchResult {
+    run_from(cat, events, states, 1)
+}
+
+/// Apply with the shard's history at `next_seq`.
+fn run_from(cat: &Catalog, events: Vec<Value>, states: &[(Vec<u8>, Vec<u8>)], next_seq: u64) -> BatchResult {
     let b = batch_of(cat, events);
-    apply(cat, &b, states, &[] as &[(Vec<u8>, Vec<u8>)], 777).unwrap()
+    apply(cat, &b, states, &[] as &[(Vec<u8>, Vec<u8>)], 777, next_seq).unwrap()
 }
 
 fn state_of(r: &BatchResult, contact: &str) -> State {
@@ -140,15 +145,24 @@ fn runs_of(r: &cairn_core::apply::BatchResult, n: usize) -> Vec<Value> {
     }
 }
 
+/// A run is encoded as `[program, version, steps]`, a step as `[node, outcome, reason]`.
+fn field(v: &Value, i: usize) -> &Value {
+    match v {
+        Value::Array(items) => &items[i],
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
 fn steps(run: &Value) -> Vec<Value> {
-    match run.get("steps") {
-        Some(Value::Array(s)) => s.clone(),
+    match field(run, 2) {
+        Value::Array(s) => s.clone(),
         other => panic!("run without steps: {other:?}"),
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+fn text(step: &Value, key: &str) -> String {
+    let i = ["node", "outcome", "reason"].iter().position(|k| *k == key).unwrap();
+    field(step, i).as_str().unwrap_or_default().to_owned()
 }
 
 fn profile(id: &str, contact: &str, set: Vec<(&str, Value)>) -> Value {
@@ -173,8 +187,8 @@ fn program_walk_sends_and_explains() {
     assert_eq!(st.programs["milan_vip"].last_seq, 2);
     let runs = runs_of(&r, 1);
     let run = &runs[0];
-    assert_eq!(run.get("program"), Some(&s("milan_vip")));
-    assert_eq!(run.get("version"), Some(&i(2)));
+    assert_eq!(field(run, 0), &s("milan_vip"));
+    assert_eq!(field(run, 1), &i(2));
     let outcomes: Vec<(String, String)> = steps(run).iter().map(|st| (text(st, "node"), text(st, "outcome"))).collect();
     let want = [("check", "yes"), ("mail", "sent"), ("sms", "skipped"), ("done", "end")];
     assert_eq!(outcomes, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
@@ -190,7 +204,37 @@ fn program_walk_sends_and_explains() {
     assert_eq!(eff.get("message"), Some(&map(vec![("text", s("Hi {{ event.store_code }}")), ("subject", s("Milan"))])));
     let ctx = eff.get("context").unwrap();
     assert_eq!(ctx.get("event").unwrap().get("attrs").unwrap().get("store_code"), Some(&s("MI")));
-    assert_eq!(ctx.get("profile").unwrap().get("tag"), Some(&s("vip")));
+    // The templates read no profile field: the effect carries none of them.
+    assert_eq!(ctx.get("profile"), Some(&map(vec![])));
+}
+
+#[test]
+fn effect_context_carries_the_profile_fields_templates_read() {
+    let doc = map(vec![(
+        "programs",
+        list(vec![map(vec![
+            ("name", s("p")),
+            ("trigger", map(vec![("event", s("signup"))])),
+            (
+                "nodes",
+                list(vec![
+                    map(vec![
+                        ("id", s("a")),
+                        ("type", s("action")),
+                        ("send", map(vec![("channel", s("in_app")), ("text", s("Hi {{ profile.first_name }} {{ profile['city'] }}"))])),
+                        ("next", s("e")),
+                    ]),
+                    map(vec![("id", s("e")), ("type", s("end"))]),
+                ]),
+            ),
+        ])]),
+    )]);
+    let cat = cairn_core::compile(&bytes(&doc), 1).unwrap();
+    let set = vec![("first_name", s("Ann")), ("city", s("Milano")), ("email", s("a@b.c")), ("tag", s("vip"))];
+    let r = run(&cat, vec![profile("p1", "c1", set), event("s1", "c1", "signup", 5, map(vec![]))], &[]);
+    let eff: Value = decode_exact(r.outbox.get(0).1).unwrap();
+    let want = map(vec![("city", s("Milano")), ("first_name", s("Ann"))]);
+    assert_eq!(eff.get("context").unwrap().get("profile"), Some(&want));
 }
 
 #[test]
@@ -225,14 +269,16 @@ fn dedup_against_store_and_within_batch() {
     assert_eq!(b.seen_keys(), vec![b"c1\0e1".to_vec(), b"c1\0e2".to_vec(), b"c2\0e1".to_vec()]);
     assert_eq!(b.state_keys(), vec![b"c1".to_vec(), b"c2".to_vec()]);
     let seen = vec![(b"c1\0e2".to_vec(), 1u64.to_be_bytes().to_vec())];
-    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &seen, 0).unwrap();
+    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &seen, 0, 40).unwrap();
     assert_eq!((r.accepted, r.duplicates), (2, 2));
     assert_eq!(r.parts, vec![(2, 2)]);
     assert_eq!(r.history.len(), 2);
     assert_eq!(r.seen.len(), 2);
-    assert_eq!(r.seen.to_vec()[0], (b"c1\0e1".to_vec(), 1u64.to_be_bytes().to_vec()));
+    assert_eq!(r.seen.to_vec()[0], (b"c1\0e1".to_vec(), 40u64.to_be_bytes().to_vec()));
+    assert_eq!(r.history.get(1).0, &41u64.to_be_bytes()[..], "duplicates take no sequence");
+    assert_eq!(r.next_seq, 42);
     let st = state_of(&r, "c1");
-    assert_eq!((st.events, st.seq), (1, 2));
+    assert_eq!(st.events, 1);
 }
 
 #[test]
@@ -243,7 +289,7 @@ fn parts_are_counted_in_order() {
     let a = enc(&p1);
     let b = Batch::decode(&[a.clone(), a.clone(), bytes(&list(vec![]))]).unwrap();
     assert_eq!(b.len(), 2);
-    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0).unwrap();
+    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap();
     assert_eq!(r.parts, vec![(1, 0), (0, 1), (0, 0)]);
     assert!(Batch::decode(&[b"\x91\x01".to_vec()]).is_err());
 }
@@ -252,18 +298,19 @@ fn parts_are_counted_in_order() {
 fn state_carries_across_batches() {
     let cat = catalog();
     let r1 = run(&cat, vec![profile("p", "c1", vec![("tag", s("x"))]), purchase("e1", "c1", "MI", 150)], &[]);
-    let r2 = run(&cat, vec![purchase("e2", "c1", "MI", 150)], &r1.states.to_vec());
+    let r2 = run_from(&cat, vec![purchase("e2", "c1", "MI", 150)], &r1.states.to_vec(), r1.next_seq);
     let st = state_of(&r2, "c1");
-    assert_eq!((st.events, st.seq, st.ledger_seq), (3, 4, 5));
+    assert_eq!((st.events, st.ledger_seq, r1.next_seq, r2.next_seq), (3, 5, 3, 4));
     assert_eq!(st.profile.get("tag"), Some(&s("x")));
     assert_eq!(st.loyalty["club"].non_qualifying, 100);
     assert_eq!(st.programs["milan_vip"].runs, 2);
     assert_eq!(runs_of(&r2, 0).len(), 1, "the run is in the history row of the event that caused it");
-    assert_eq!(r2.history.get(0).0, cairn_core::keys::seq_key("c1", 3));
+    assert_eq!(r2.history.get(0).0, &3u64.to_be_bytes()[..]);
+    assert_eq!(st.programs["milan_vip"].last_seq, 3);
     assert_eq!(r2.ledger.get(0).0, cairn_core::keys::seq_key("c1", 3));
     let bad = vec![(b"c1".to_vec(), b"\x01".to_vec())];
     let b = batch_of(&cat, vec![purchase("e3", "c1", "MI", 1)]);
-    assert!(apply(&cat, &b, &bad, &[] as &[(Vec<u8>, Vec<u8>)], 0).is_err());
+    assert!(apply(&cat, &b, &bad, &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).is_err());
 }
 
 #[test]

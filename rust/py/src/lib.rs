@@ -125,6 +125,7 @@ impl Catalog {
     }
 
     /// Apply a batch to the stored states; GIL released during the work.
+    #[pyo3(signature = (batch, states, seen, now_ms, next_seq = 1))]
     fn apply(
         &self,
         py: Python<'_>,
@@ -132,11 +133,12 @@ impl Catalog {
         states: Vec<(PyBackedBytes, PyBackedBytes)>,
         seen: Vec<(PyBackedBytes, PyBackedBytes)>,
         now_ms: i64,
+        next_seq: u64,
     ) -> PyResult<BatchResult> {
         let cat = &self.inner;
         let b = &batch.get().inner;
         let r = py
-            .detach(|| core::apply(cat, b, &states, &seen, now_ms))
+            .detach(|| core::apply(cat, b, &states, &seen, now_ms, next_seq))
             .map_err(|e| CairnError::new_err(e.to_string()))?;
         Ok(BatchResult {
             states: rows(py, &r.states)?,
@@ -145,6 +147,7 @@ impl Catalog {
             ledger: rows(py, &r.ledger)?,
             outbox: rows(py, &r.outbox)?,
             parts: PyList::new(py, r.parts)?.unbind(),
+            next_seq: r.next_seq,
             accepted: r.accepted,
             duplicates: r.duplicates,
             effects: r.effects,
@@ -236,6 +239,8 @@ struct BatchResult {
     outbox: Py<PyList>,
     #[pyo3(get)]
     parts: Py<PyList>,
+    #[pyo3(get)]
+    next_seq: u64,
     #[pyo3(get)]
     accepted: usize,
     #[pyo3(get)]

@@ -334,7 +334,12 @@ fn build_send(s: &super::model::SendDoc, sp: &str, errs: &mut Errs) -> Option<Se
     if !ok {
         return None;
     }
-    Some(Send { channel, text: text?, subject: s.subject.clone(), html: s.html.clone(), title: s.title.clone() })
+    let text = text?;
+    let mut profile_needs = ProfileNeeds::none();
+    for t in [Some(&text), s.subject.as_ref(), s.html.as_ref(), s.title.as_ref()].into_iter().flatten() {
+        profile_needs.scan(t);
+    }
+    Some(Send { channel, text, subject: s.subject.clone(), html: s.html.clone(), title: s.title.clone(), profile_needs })
 }
 
 /// Every node reachable from the entry node, and no cycle.

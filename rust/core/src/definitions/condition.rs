@@ -46,6 +46,19 @@ pub struct Leaf {
     /// Operator name as written (aliases kept), for traces.
     pub op_name: String,
     pub op: Op,
+    /// Trace text rendered once at compile time: "attr total_amount" ...
+    trace_subject: String,
+    /// ... and " gte 100", so a traced evaluation only appends the value read.
+    trace_op: String,
+}
+
+impl Leaf {
+    pub fn new(subject: Subject, name: String, op_name: String, op: Op) -> Leaf {
+        let kind = if subject == Subject::Attr { "attr" } else { "profile" };
+        let mut trace_op = format!(" {op_name}");
+        op.write_operand(&mut trace_op);
+        Leaf { trace_subject: format!("{kind} {name}"), trace_op, subject, name, op_name, op }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,7 +193,7 @@ pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(Str
     }
     let vpath = format!("{path}.value");
     let compiled = compile_value(op, doc.value.as_ref(), declared, &vpath, errs)?;
-    Some(Cond::Leaf(Leaf { subject, name: name.clone(), op_name: op_written.clone(), op: compiled }))
+    Some(Cond::Leaf(Leaf::new(subject, name.clone(), op_written.clone(), compiled)))
 }
 
 fn compile_value(
@@ -380,23 +393,37 @@ impl Leaf {
             if !out.is_empty() {
                 out.push_str("; ");
             }
-            let subj = if self.subject == Subject::Attr { "attr" } else { "profile" };
-            let _ = match found {
-                None => write!(out, "{subj} {} missing", self.name),
-                Some(v) => write!(out, "{subj} {} = {v}", self.name),
-            };
-            if found.is_some() || !matches!(self.op, Op::Exists | Op::NotExists) {
-                let _ = write!(out, " {}", self.op_name);
-                self.op.write_operand(out);
-            } else {
-                let _ = write!(out, " {}", self.op_name);
+            out.push_str(&self.trace_subject);
+            match found {
+                None => out.push_str(" missing"),
+                Some(v) => {
+                    out.push_str(" = ");
+                    write_value(out, v);
+                }
             }
-            let _ = write!(out, ": {result}");
+            out.push_str(&self.trace_op);
+            out.push_str(if result { ": true" } else { ": false" });
             if wrong_type {
                 out.push_str(" (wrong type)");
             }
         }
         result
+    }
+}
+
+/// Append a value as traces show it; numbers and strings without the formatter.
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Str(s) => {
+            out.push('\'');
+            out.push_str(s);
+            out.push('\'');
+        }
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        _ => {
+            let _ = write!(out, "{v}");
+        }
     }
 }
 

@@ -3,12 +3,14 @@
 pub mod compile;
 pub mod condition;
 pub mod model;
+pub mod needs;
 pub mod types;
 
 use std::collections::{BTreeMap, HashMap};
 
 pub use compile::compile;
 pub use condition::{Cond, Ctx};
+pub use needs::ProfileNeeds;
 pub use types::{AttrType, Channel};
 
 /// A declared interaction type (I-1).
@@ -28,6 +30,8 @@ pub struct Send {
     pub subject: Option<String>,
     pub html: Option<String>,
     pub title: Option<String>,
+    /// Profile fields the templates read: what the effect's context carries.
+    pub profile_needs: ProfileNeeds,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,110 @@
+//! Which profile fields a message's templates read, so an outbox effect carries
+//! those and not the whole profile (smaller rows, less personal data at rest).
+//!
+//! Conservative by construction: any use of `profile` other than `profile.NAME` or
+//! `profile['NAME']` (a loop, a filter on the whole map, `profile.get(...)`) means
+//! the whole profile.
+
+use std::collections::BTreeSet;
+
+/// Profile fields a template needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileNeeds {
+    All,
+    Fields(BTreeSet<String>),
+}
+
+impl ProfileNeeds {
+    pub fn none() -> Self {
+        ProfileNeeds::Fields(BTreeSet::new())
+    }
+
+    pub fn wants(&self, field: &str) -> bool {
+        match self {
+            ProfileNeeds::All => true,
+            ProfileNeeds::Fields(f) => f.contains(field),
+        }
+    }
+
+    /// Add what `template` reads.
+    pub fn scan(&mut self, template: &str) {
+        let bytes = template.as_bytes();
+        let mut from = 0;
+        while let Some(pos) = template[from..].find("profile") {
+            let at = from + pos;
+            from = at + "profile".len();
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            if before.is_some_and(|b| is_ident(b) || b == b'.') {
+                continue; // part of another name, or an attribute called profile
+            }
+            if bytes.get(from).copied().is_some_and(is_ident) {
+                continue; // e.g. "profiles"
+            }
+            match field_after(&template[from..]) {
+                Some(name) if name != "get" && name != "items" && name != "keys" && name != "values" => {
+                    if let ProfileNeeds::Fields(f) = self {
+                        f.insert(name.to_owned());
+                    }
+                }
+                _ => {
+                    *self = ProfileNeeds::All;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The field named right after `profile`: `.name` or `['name']` / `["name"]`.
+fn field_after(rest: &str) -> Option<&str> {
+    let rest = rest.trim_start();
+    if let Some(r) = rest.strip_prefix('.') {
+        let r = r.trim_start();
+        let end = r.bytes().position(|b| !is_ident(b)).unwrap_or(r.len());
+        return (end > 0).then(|| &r[..end]);
+    }
+    let r = rest.strip_prefix('[')?.trim_start();
+    let quote = r.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let r = &r[1..];
+    let end = r.find(quote)?;
+    let after = r[end + 1..].trim_start();
+    after.starts_with(']').then(|| &r[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(templates: &[&str]) -> ProfileNeeds {
+        let mut n = ProfileNeeds::none();
+        for t in templates {
+            n.scan(t);
+        }
+        n
+    }
+
+    fn fields(names: &[&str]) -> ProfileNeeds {
+        ProfileNeeds::Fields(names.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn named_fields_only() {
+        assert_eq!(needs(&["Hi {{ profile.first_name | default('you') }}", "{{ profile['city'] }} {{profile . tag}}"]),
+                   fields(&["city", "first_name", "tag"]));
+        assert_eq!(needs(&["{{ event.total_amount }} {{ contact }}"]), fields(&[]));
+        assert_eq!(needs(&["{{ event.profile }} {{ my_profile }} {{ profiles }}"]), fields(&[]));
+    }
+
+    #[test]
+    fn any_other_use_means_all() {
+        assert_eq!(needs(&["{% for k, v in profile.items() %}{{ k }}{% endfor %}"]), ProfileNeeds::All);
+        assert_eq!(needs(&["{{ profile | tojson }}"]), ProfileNeeds::All);
+        assert_eq!(needs(&["{{ profile.get('x') }}"]), ProfileNeeds::All);
+        assert_eq!(needs(&["{{ profile[key] }}"]), ProfileNeeds::All);
+        assert!(needs(&["{{ profile }}"]).wants("anything"));
+    }
+}
