@@ -24,6 +24,7 @@ from cairn import _core
 # docs/architecture.md ("Shard storage").
 DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "meta")
 _ROWS = ("states", "seen", "history", "ledger", "outbox")
+_APPEND = frozenset({"history", "ledger", "outbox"})
 _ROW_DB = {"states": "state", "seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox"}
 
 _META_DEFINITIONS = b"definitions"
@@ -97,8 +98,9 @@ class ShardStore:
             for row in _ROWS:
                 items = getattr(result, row)
                 if items:
-                    # History keys are sequences above every stored one: append.
-                    txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items, append=row == "history")
+                    # History, ledger and outbox keys start with a history sequence above
+                    # every stored one: append (full pages, only the tail is dirtied).
+                    txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items, append=row in _APPEND)
             txn.put(_META_HISTORY_SEQ, _SEQ.pack(result.next_seq), db=self.dbs["meta"])
             t3 = time.perf_counter()
         except BaseException:
@@ -169,16 +171,14 @@ class ShardStore:
             if raw is None:
                 return None
             prefix = key + b"\x00"
-            # The contact's seen ids point at its history rows; the newest have the
-            # largest sequences.
-            seqs = sorted(v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), prefix))[-last:] if last else []
-            history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
-            return {
-                "contact": contact,
-                "state": _unpack(raw),
-                "history": history,
-                "ledger": _tail(txn.cursor(self.dbs["ledger"]), prefix, 1000),
-            }
+            # The contact's seen ids point at its history rows (the newest have the
+            # largest sequences); its ledger rows are keyed by those sequences too.
+            seqs = sorted(v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), prefix))
+            shown = seqs[-last:] if last else []
+            history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(shown)]
+            ledger_cursor = txn.cursor(self.dbs["ledger"])
+            ledger = [_unpack(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
+            return {"contact": contact, "state": _unpack(raw), "history": history, "ledger": ledger}
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """The dead-letter list, oldest first."""
@@ -221,24 +221,3 @@ def _prefixed(cursor: lmdb.Cursor, prefix: bytes) -> list[tuple[bytes, bytes]]:
     return rows
 
 
-def _tail(cursor: lmdb.Cursor, prefix: bytes, n: int) -> list[Any]:
-    """The last ``n`` values whose key starts with ``prefix``, oldest first."""
-    rows: list[Any] = []
-    # Keys are prefix + 8-byte big-endian sequence: seek past the largest one.
-    if cursor.set_range(prefix + b"\xff" * 8):
-        ok = cursor.prev()
-    else:
-        ok = cursor.last()
-    while ok and len(rows) < n:
-        key = cursor.key()
-        if not key.startswith(prefix):
-            break
-        rows.append(_unpack(cursor.value()))
-        ok = cursor.prev()
-    rows.reverse()
-    return rows
-
-
-def seq_key(prefix: bytes, seq: int) -> bytes:
-    """``prefix`` followed by an 8-byte big-endian sequence number."""
-    return prefix + struct.pack(">Q", seq)

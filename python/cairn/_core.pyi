@@ -128,11 +128,13 @@ class BatchResult:
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
     ledger: Final[list[tuple[bytes, bytes]]]
-    """(contact + b"\\x00" + seq8 ledger seq, ``{"seq", "ts", "event_id", "program",
+    """(seq8 history sequence of the causing event + 4-byte BE index; append-only; a
+    member's rows are found through its history sequences), ``{"seq" (the member's
+    ledger sequence), "ts", "event_id", "program",
     "rule", "version", "kind", "delta", "balance", "reason"}``)."""
     outbox: Final[list[tuple[bytes, bytes]]]
-    """(now_ms as 8 bytes BE + the 8 bytes BE of the effect hash whose 16-hex form is the
-    effect ``id``, effect map ``{"id", "contact", "channel", "to", "program", "version",
+    """(seq8 history sequence of the causing event + 4-byte BE index of the effect
+    within that event; keys only grow, so the outbox is append-only; effect map ``{"id", "contact", "channel", "to", "program", "version",
     "node", "event_id", "created_ms", "message": {"text", "subject"?, "html"?,
     "title"?}, "context": {"contact", "event": {"id", "type", "ts", "source",
     "attrs"}, "profile", "loyalty": {program: {"qualifying", "non_qualifying"}}}}``)."""

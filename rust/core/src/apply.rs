@@ -7,7 +7,7 @@ use crate::definitions::Catalog;
 use crate::error::ApplyError;
 use crate::event::HistoryRow;
 use crate::keys::seen_key;
-use crate::rows::Rows;
+use crate::rows::{EventRows, Rows};
 use crate::state::State;
 use crate::{loyalty, program};
 
@@ -24,9 +24,11 @@ pub struct BatchResult {
     pub history: Rows,
     /// The shard's next history sequence after this batch.
     pub next_seq: u64,
-    /// (contact \0 ledger seq, ledger row).
+    /// (history seq of the causing event as 8 bytes BE + row index as 4 bytes BE,
+    /// ledger row): append-only; a member's rows are found through its history.
     pub ledger: Rows,
-    /// (now_ms BE + effect hash BE, effect).
+    /// (history seq of the causing event as 8 bytes BE + effect index as 4 bytes BE,
+    /// effect): append-only, drained in creation order.
     pub outbox: Rows,
     /// (accepted, duplicates) per input part.
     pub parts: Vec<(usize, usize)>,
@@ -98,12 +100,14 @@ where
             for &pi in &idx.programs {
                 let p = &cat.programs[pi];
                 if program::triggers(p, ev, state) {
-                    runs.push(program::run(cat, p, ev, state, now_ms, &mut out.outbox));
+                    let mut at = EventRows { rows: &mut out.outbox, seq, first: before };
+                    runs.push(program::run(cat, p, ev, state, now_ms, &mut at));
                     state.note_run(&p.name, cat.version, seq, ev.ts);
                 }
             }
             out.effects += out.outbox.len() - before;
-            loyalty::apply_rules(cat, &idx.rules, ev, state, &mut out.ledger);
+            let first = out.ledger.len();
+            loyalty::apply_rules(cat, &idx.rules, ev, state, &mut EventRows { rows: &mut out.ledger, seq, first });
         }
         state.events += 1;
         state.last_ts = state.last_ts.max(ev.ts);

@@ -18,14 +18,6 @@ pub fn seq_key(contact: &str, seq: u64) -> Vec<u8> {
     k
 }
 
-/// `now_ms(8 bytes BE) hash(8 bytes BE)`: outbox key, ordered by creation time.
-pub fn outbox_key(now_ms: i64, hash: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(16);
-    k.extend_from_slice(&(now_ms as u64).to_be_bytes());
-    k.extend_from_slice(&hash.to_be_bytes());
-    k
-}
-
 /// Shard of a contact: crc32 (IEEE) of its utf-8 bytes modulo `shards`.
 pub fn shard_of(contact: &str, shards: u32) -> u32 {
     crc32fast::hash(contact.as_bytes()) % shards.max(1)
@@ -39,8 +31,6 @@ mod tests {
     fn layouts() {
         assert_eq!(seen_key("c", "e1"), b"c\0e1".to_vec());
         assert_eq!(seq_key("c", 2), b"c\0\0\0\0\0\0\0\0\x02".to_vec());
-        assert_eq!(outbox_key(1, 2).len(), 16);
-        assert_eq!(&outbox_key(1, 2)[..8], &1u64.to_be_bytes());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::definitions::{Catalog, Ctx, Join, LoyaltyProgram, PointKind, Rule};
 use crate::event::Event;
-use crate::rows::Rows;
+use crate::rows::EventRows;
 use crate::state::{Membership, State};
 use crate::value::{map_get, Value};
 
@@ -39,14 +39,14 @@ pub fn subscribe(cat: &Catalog, ev: &Event, state: &mut State) {
 }
 
 /// Apply every loyalty rule of the event's type; ledger rows appended to `ledger`.
-pub fn apply_rules(cat: &Catalog, rules: &[(usize, usize)], ev: &Event, state: &mut State, ledger: &mut Rows) {
+pub fn apply_rules(cat: &Catalog, rules: &[(usize, usize)], ev: &Event, state: &mut State, ledger: &mut EventRows<'_>) {
     for &(li, ri) in rules {
         let lp = &cat.loyalty[li];
         apply_rule(cat, lp, &lp.rules[ri], ev, state, ledger);
     }
 }
 
-fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state: &mut State, ledger: &mut Rows) {
+fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state: &mut State, ledger: &mut EventRows<'_>) {
     let member = state.loyalty.contains_key(&lp.name);
     if lp.join == Join::Subscribe && !member {
         return;
@@ -114,7 +114,7 @@ fn push_row(
     delta: i64,
     balance: i64,
     reason: &str,
-    ledger: &mut Rows,
+    ledger: &mut EventRows<'_>,
 ) {
     let seq = state.ledger_seq;
     state.ledger_seq += 1;
@@ -130,5 +130,5 @@ fn push_row(
         balance,
         reason,
     };
-    ledger.push(&[ev.contact.as_bytes(), b"\0", &seq.to_be_bytes()], &row);
+    ledger.push(&row);
 }

@@ -3,7 +3,7 @@
 use crate::definitions::{Catalog, Channel, Ctx, NodeKind, Program, Send};
 use crate::effect::{balances, effect_hash, event_ctx, Context, Effect, Message, ProfileView};
 use crate::event::Event;
-use crate::rows::Rows;
+use crate::rows::EventRows;
 use crate::state::{RunRecord, State, Step};
 use crate::value::Value;
 
@@ -30,7 +30,7 @@ pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64, outbox: &mut Rows) {
+fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64, outbox: &mut EventRows<'_>) {
     let hash = effect_hash(&ev.contact, &ev.id, &p.name, cat.version, node);
     let effect = Effect {
         id: format!("{hash:016x}"),
@@ -55,13 +55,11 @@ fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev
             loyalty: balances(&state.loyalty),
         },
     };
-    // Key: creation time then effect hash (see keys::outbox_key), so the outbox
-    // drains in creation order.
-    outbox.push(&[&(now_ms as u64).to_be_bytes(), &hash.to_be_bytes()], &effect);
+    outbox.push(&effect);
 }
 
 /// Run `p` for `ev` from the entry node to End; effects are appended to `outbox`.
-pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_ms: i64, outbox: &mut Rows) -> RunRecord<'c> {
+pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_ms: i64, outbox: &mut EventRows<'_>) -> RunRecord<'c> {
     let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
     let mut steps = Vec::new();
     let mut at = 0usize;

@@ -68,6 +68,25 @@ impl Rows {
     }
 }
 
+/// Where one event's rows of an append-only table go: keys are the event's history
+/// sequence (8 bytes BE) then the row's index within the event (4 bytes BE), so
+/// they only grow and the table is written append-only, in creation order. Used by
+/// the outbox and the loyalty ledger; the event's sequence links both back to it.
+pub struct EventRows<'r> {
+    pub rows: &'r mut Rows,
+    pub seq: u64,
+    /// Length of `rows` when the event started.
+    pub first: usize,
+}
+
+impl EventRows<'_> {
+    pub fn push<T: Serialize + ?Sized>(&mut self, value: &T) {
+        // u32: more rows than that from one event cannot be defined.
+        let index = (self.rows.len() - self.first) as u32;
+        self.rows.push(&[&self.seq.to_be_bytes(), &index.to_be_bytes()], value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +100,15 @@ mod tests {
         assert_eq!(r.get(0), (&b"a\x001"[..], &b"xyz"[..]));
         assert_eq!(r.get(1), (&b"k"[..], &[7u8][..]));
         assert_eq!(r.to_vec()[1], (b"k".to_vec(), vec![7u8]));
+    }
+
+    #[test]
+    fn event_rows_are_keyed_by_sequence_then_index() {
+        let mut r = Rows::default();
+        r.push_raw(&[b"earlier"], b"");
+        let mut at = EventRows { first: r.len(), rows: &mut r, seq: 9 };
+        at.push(&1u8);
+        at.push(&2u8);
+        assert_eq!(r.get(2).0, &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1][..]);
     }
 }

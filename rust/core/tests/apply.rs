@@ -196,9 +196,10 @@ fn program_walk_sends_and_explains() {
     assert_eq!(text(&steps(run)[2], "reason"), "no 'phone' in profile");
     let (key, eff) = r.outbox.get(0);
     let eff: Value = decode_exact(eff).unwrap();
-    assert_eq!(&key[..8], &777u64.to_be_bytes());
-    let id = eff.get("id").unwrap().as_str().unwrap();
-    assert_eq!(&key[8..], &u64::from_str_radix(id, 16).unwrap().to_be_bytes());
+    // Key: the history sequence of the causing event (2: the profile event was 1),
+    // then the effect's index within that event.
+    assert_eq!(key, &[&2u64.to_be_bytes()[..], &0u32.to_be_bytes()[..]].concat()[..]);
+    assert_eq!(eff.get("id").unwrap().as_str().unwrap().len(), 16);
     assert_eq!(eff.get("to"), Some(&s("a@b.c")));
     assert_eq!(eff.get("channel"), Some(&s("email")));
     assert_eq!(eff.get("message"), Some(&map(vec![("text", s("Hi {{ event.store_code }}")), ("subject", s("Milan"))])));
@@ -307,7 +308,7 @@ fn state_carries_across_batches() {
     assert_eq!(runs_of(&r2, 0).len(), 1, "the run is in the history row of the event that caused it");
     assert_eq!(r2.history.get(0).0, &3u64.to_be_bytes()[..]);
     assert_eq!(st.programs["milan_vip"].last_seq, 3);
-    assert_eq!(r2.ledger.get(0).0, cairn_core::keys::seq_key("c1", 3));
+    assert_eq!(r2.ledger.get(0).0, &[&3u64.to_be_bytes()[..], &0u32.to_be_bytes()[..]].concat()[..]);
     let bad = vec![(b"c1".to_vec(), b"\x01".to_vec())];
     let b = batch_of(&cat, vec![purchase("e3", "c1", "MI", 1)]);
     assert!(apply(&cat, &b, &bad, &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).is_err());
