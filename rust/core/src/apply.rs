@@ -59,6 +59,10 @@ where
     let mut out = BatchResult { next_seq: next_seq.max(1), ..BatchResult::default() };
     out.history = Rows::with_capacity(batch.len(), batch.len() * 160);
     out.seen = Rows::with_capacity(batch.len(), batch.len() * 40);
+    // Room for a typical batch's effects and ledger rows up front: growing these
+    // buffers by doubling copied every byte about twice.
+    out.outbox = Rows::with_capacity(batch.len(), batch.len() * 384);
+    out.ledger = Rows::with_capacity(batch.len(), batch.len() * 192);
     let mut part = (0usize, 0usize);
     let mut part_idx = 0;
     let mut runs = Vec::new();
