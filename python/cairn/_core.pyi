@@ -116,8 +116,9 @@ class BatchResult:
     """(contact, state) for every contact with an accepted event, sorted by contact.
     State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "ledger_seq": next
     ledger seq (starts at 1), "last_ts": ms,
-    "programs": {program: {"runs", "last_seq", "last_ts", "version"}}, "loyalty":
-    {program: {"joined_ms", "qualifying", "non_qualifying"}}}``."""
+    "loyalty": {program: {"joined_ms", "qualifying", "non_qualifying"}}}``. Program
+    runs are not in the state: they are in the history rows of the events that caused
+    them."""
     seen: Final[list[tuple[bytes, bytes]]]
     """(contact + b"\\x00" + id, seq8 of the event's history row): dedup, and each
     contact's index into the history."""

@@ -39,6 +39,11 @@ def collect_runs(found: dict[str, Any]) -> list[dict[str, Any]]:
             for row in found.get("history", []) for run in row.get("runs", [])]
 
 
+def program_positions(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each program's latest run among ``runs``: where the contact stands in it."""
+    return {run["program"]: run for run in runs}
+
+
 def runs_tree(label: str, runs: list[dict[str, Any]]) -> Tree:
     """A contact's program runs with the reason of every step."""
     tree = Tree(label)
@@ -62,11 +67,14 @@ def contact(console: Console, found: dict[str, Any]) -> None:
     for name, m in sorted(state.get("loyalty", {}).items()):
         loyalty.add_row(name, str(m.get("qualifying", 0)), str(m.get("non_qualifying", 0)), _when(m.get("joined_ms")))
     console.print(loyalty)
-    programs = Table("program", "runs", "last run", "version", title="programs", title_justify="left")
-    for name, pos in sorted(state.get("programs", {}).items()):
-        programs.add_row(name, str(pos["runs"]), _when(pos["last_ts"]), f"v{pos['version']}")
-    console.print(programs)
-    console.print(runs_tree("program runs of these events (newest last)", collect_runs(found)))
+    runs = collect_runs(found)
+    positions = Table("program", "version", "at node", "since", "by event", title="program positions",
+                      title_justify="left")
+    for name, run in sorted(program_positions(runs).items()):
+        positions.add_row(name, f"v{run['version']}", run["steps"][-1]["node"] if run["steps"] else "-",
+                          _when(run["ts"]), run["event_id"])
+    console.print(positions)
+    console.print(runs_tree("program runs of these events (newest last)", runs))
     events = Table("time", "type", "id", "attrs", title=f"last {len(found['history'])} events", title_justify="left")
     for e in found["history"]:
         events.add_row(_when(e.get("ts")), e["type"], e["id"], _short(e.get("attrs")))

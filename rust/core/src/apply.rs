@@ -106,7 +106,6 @@ where
                 if program::triggers(p, ev, state) {
                     let mut at = EventRows { rows: &mut out.outbox, seq, first: before };
                     runs.push(program::run(cat, p, ev, state, now_ms, &mut at));
-                    state.note_run(&p.name, cat.version, seq, ev.ts);
                 }
             }
             out.effects += out.outbox.len() - before;

@@ -43,16 +43,6 @@ impl Serialize for RunRecord<'_> {
     }
 }
 
-/// Where a contact stands in one program (the run details live in history rows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProgramPos {
-    /// How many times the contact ran the program.
-    pub runs: u64,
-    /// History sequence of the event that started the last run.
-    pub last_seq: u64,
-    pub last_ts: i64,
-    pub version: u64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
@@ -75,9 +65,6 @@ pub struct State {
     /// Greatest event ts applied (0 when none).
     #[serde(default)]
     pub last_ts: i64,
-    /// Program name -> the contact's position in it.
-    #[serde(default)]
-    pub programs: BTreeMap<String, ProgramPos>,
     /// Loyalty program name -> membership and balances.
     #[serde(default)]
     pub loyalty: BTreeMap<String, Membership>,
@@ -95,7 +82,6 @@ impl Default for State {
             events: 0,
             ledger_seq: 1,
             last_ts: 0,
-            programs: BTreeMap::new(),
             loyalty: BTreeMap::new(),
         }
     }
@@ -113,17 +99,6 @@ impl State {
 
     pub fn encode(&self) -> Vec<u8> {
         encode(self)
-    }
-
-    /// Record that `program` ran for the event at history sequence `seq`.
-    pub fn note_run(&mut self, program: &str, version: u64, seq: u64, ts: i64) {
-        let pos = ProgramPos { runs: 1, last_seq: seq, last_ts: ts, version };
-        match self.programs.get_mut(program) {
-            Some(p) => *p = ProgramPos { runs: p.runs + 1, ..pos },
-            None => {
-                self.programs.insert(program.to_owned(), pos);
-            }
-        }
     }
 
     /// Apply a `$profile` event's attrs: {set: map, unset: [str]}.
@@ -162,12 +137,11 @@ mod tests {
         s.profile.insert("email".into(), Value::Str("a@b.c".into()));
         s.events = 3;
         s.loyalty.insert("club".into(), Membership { joined_ms: 1, qualifying: 2, non_qualifying: 3 });
-        s.note_run("p", 1, 4, 9);
         let bytes = s.encode();
         assert_eq!(State::decode("c", &bytes).unwrap(), s);
         let v: Value = decode_exact(&bytes).unwrap();
         assert_eq!(v.get("v"), Some(&Value::Int(1)));
-        assert!(v.get("programs").is_some() && v.get("ledger_seq").is_some());
+        assert!(v.get("loyalty").is_some() && v.get("ledger_seq").is_some());
     }
 
     #[test]
@@ -176,14 +150,6 @@ mod tests {
         let mut s = State::default();
         s.v = 99;
         assert!(State::decode("c", &s.encode()).unwrap_err().message.contains("version 99"));
-    }
-
-    #[test]
-    fn program_positions_count_runs() {
-        let mut s = State::default();
-        s.note_run("p", 1, 1, 10);
-        s.note_run("p", 2, 5, 20);
-        assert_eq!(s.programs["p"], ProgramPos { runs: 2, last_seq: 5, last_ts: 20, version: 2 });
     }
 
     #[test]
