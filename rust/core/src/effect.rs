@@ -39,12 +39,26 @@ pub struct Balances {
     pub non_qualifying: i64,
 }
 
+/// The contact's loyalty balances as templates see them: {program: {qualifying,
+/// non_qualifying}}, serialized straight from the state.
+pub struct LoyaltyView<'a>(pub &'a BTreeMap<String, Membership>);
+
+impl Serialize for LoyaltyView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, b) in self.0 {
+            m.serialize_entry(name, &Balances { qualifying: b.qualifying, non_qualifying: b.non_qualifying })?;
+        }
+        m.end()
+    }
+}
+
 #[derive(Serialize)]
 pub struct Context<'a> {
     pub contact: &'a str,
     pub event: EventCtx<'a>,
     pub profile: ProfileView<'a>,
-    pub loyalty: BTreeMap<&'a str, Balances>,
+    pub loyalty: LoyaltyView<'a>,
 }
 
 /// The profile as a message's templates need it: only the fields they read.
@@ -72,7 +86,7 @@ impl Serialize for ProfileView<'_> {
 
 #[derive(Serialize)]
 pub struct Effect<'a> {
-    pub id: String,
+    pub id: &'a str,
     pub contact: &'a str,
     pub channel: &'static str,
     pub to: &'a str,
@@ -87,9 +101,10 @@ pub struct Effect<'a> {
 
 /// Stable effect hash: xxh3_64(contact \0 event_id \0 program \0 version \0 node).
 pub fn effect_hash(contact: &str, event_id: &str, program: &str, version: u64, node: &str) -> u64 {
-    let v = version.to_string();
+    let mut digits = itoa::Buffer::new();
+    let v = digits.format(version);
     let mut buf = Vec::with_capacity(contact.len() + event_id.len() + program.len() + v.len() + node.len() + 4);
-    for (i, part) in [contact, event_id, program, &v, node].iter().enumerate() {
+    for (i, part) in [contact, event_id, program, v, node].iter().enumerate() {
         if i > 0 {
             buf.push(0);
         }
@@ -102,9 +117,30 @@ pub fn event_ctx(ev: &Event) -> EventCtx<'_> {
     EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: &ev.attrs }
 }
 
-pub fn balances(loyalty: &BTreeMap<String, Membership>) -> BTreeMap<&str, Balances> {
-    loyalty
-        .iter()
-        .map(|(k, m)| (k.as_str(), Balances { qualifying: m.qualifying, non_qualifying: m.non_qualifying }))
-        .collect()
+/// The 16 lowercase hex digits of `hash`: the effect id.
+pub fn hex_id(hash: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = DIGITS[((hash >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_id_matches_format() {
+        for h in [0u64, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(std::str::from_utf8(&hex_id(h)).unwrap(), format!("{h:016x}"));
+        }
+    }
+
+    #[test]
+    fn effect_hash_is_stable() {
+        // Pinned: receivers drop repeats by this id, so it must never change.
+        assert_eq!(effect_hash("c1", "e1", "p", 2, "n"), xxh3_64(b"c1\0e1\0p\02\0n"));
+    }
 }

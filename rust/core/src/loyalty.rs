@@ -57,7 +57,10 @@ fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state
             return;
         }
     }
-    let mut reason = format!("rule {}: ", rule.name);
+    let mut reason = String::with_capacity(96);
+    reason.push_str("rule ");
+    reason.push_str(&rule.name);
+    reason.push_str(": ");
     if let Some(when) = &rule.when {
         let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
         let mut trace = String::new();

@@ -1,7 +1,7 @@
 //! Walking a program from its entry node to End within one event.
 
 use crate::definitions::{Catalog, Channel, Ctx, NodeKind, Program, Send};
-use crate::effect::{balances, effect_hash, event_ctx, Context, Effect, Message, ProfileView};
+use crate::effect::{effect_hash, event_ctx, hex_id, Context, Effect, LoyaltyView, Message, ProfileView};
 use crate::event::Event;
 use crate::rows::EventRows;
 use crate::state::{RunRecord, State, Step};
@@ -32,8 +32,9 @@ pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev: &Event, state: &State, now_ms: i64, outbox: &mut EventRows<'_>) {
     let hash = effect_hash(&ev.contact, &ev.id, &p.name, cat.version, node);
+    let hex = hex_id(hash);
     let effect = Effect {
-        id: format!("{hash:016x}"),
+        id: std::str::from_utf8(&hex).expect("hex digits are ascii"),
         contact: &ev.contact,
         channel: send.channel.name(),
         to,
@@ -52,7 +53,7 @@ fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev
             contact: &ev.contact,
             event: event_ctx(ev),
             profile: ProfileView { profile: &state.profile, needs: &send.profile_needs },
-            loyalty: balances(&state.loyalty),
+            loyalty: LoyaltyView(&state.loyalty),
         },
     };
     outbox.push(&effect);
@@ -80,7 +81,12 @@ pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_
                 let (outcome, reason) = match address(send.channel, &ev.contact, state) {
                     Ok(to) => {
                         send_effect(cat, p, &node.id, send, to, ev, state, now_ms, outbox);
-                        ("sent", format!("{} to '{to}'", send.channel.name()))
+                        let mut why = String::with_capacity(16 + to.len());
+                        why.push_str(send.channel.name());
+                        why.push_str(" to '");
+                        why.push_str(to);
+                        why.push('\'');
+                        ("sent", why)
                     }
                     Err(why) => ("skipped", why),
                 };

@@ -121,7 +121,7 @@ pub struct Catalog {
     pub programs: Vec<Program>,
     pub loyalty: Vec<LoyaltyProgram>,
     /// Lowercased event type -> what it triggers.
-    pub by_event: HashMap<String, EventIndex>,
+    pub by_event: rustc_hash::FxHashMap<String, EventIndex>,
 }
 
 impl Catalog {
