@@ -26,7 +26,7 @@ from cairn.benchdefs import bench_definitions
 
 def run_bench(console: Console, *, events: int, connections: int, frame_events: int, contacts: int,
               in_flight: int, shards: int, programs: int, rules: int, baseline: Path | None,
-              fsync: bool) -> dict[str, Any]:
+              fsync: bool, rate: float | None = None) -> dict[str, Any]:
     """Run the load and return the JSON report."""
     with console.status("starting Ray and the engine"):
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
@@ -35,11 +35,14 @@ def run_bench(console: Console, *, events: int, connections: int, frame_events: 
             with console.status(f"sending {events:,} events over {connections} connections"):
                 report = asyncio.run(_load(Path(data), events=events, connections=connections,
                                            frame_events=frame_events, contacts=contacts, in_flight=in_flight,
-                                           shards=shards, programs=programs, rules=rules, fsync=fsync))
+                                           shards=shards, programs=programs, rules=rules, fsync=fsync,
+                                           rate=rate))
     finally:
         ray.shutdown()
     report["setup"] = {"shards": shards, "programs": programs, "rules": rules, "fsync": fsync,
-                       "dispatcher": "off (effects stay durable in the outbox)"}
+                       "dispatcher": "off (effects stay durable in the outbox)",
+                       "generator": "same machine, same process as the gateway"}
+    report["machine"] = _machine()
     if baseline is not None:
         with console.status("running the naive baseline"):
             base = run_baseline(baseline, events=events, shards=shards, contacts=contacts)
@@ -49,7 +52,8 @@ def run_bench(console: Console, *, events: int, connections: int, frame_events: 
 
 
 async def _load(data: Path, *, events: int, connections: int, frame_events: int, contacts: int,
-                in_flight: int, shards: int, programs: int, rules: int, fsync: bool) -> dict[str, Any]:
+                in_flight: int, shards: int, programs: int, rules: int, fsync: bool,
+                rate: float | None) -> dict[str, Any]:
     from cairn.engine import Engine, EngineConfig
     from cairn.loadgen import run_load
 
@@ -61,13 +65,23 @@ async def _load(data: Path, *, events: int, connections: int, frame_events: int,
         await engine.apply_definitions(yaml.safe_dump(bench_definitions(programs, rules)), "bench.yaml")
         host, port = engine.address
         report = await run_load(host, port, events=events, connections=connections, frame_events=frame_events,
-                                contacts=contacts, in_flight=in_flight)
+                                contacts=contacts, in_flight=in_flight, rate=rate)
         status = await engine.status()
         report["engine_status"] = status["totals"]
         report["shard_timing"] = [s["timing"] for s in status["shards"]]
         return report
     finally:
         await engine.stop()
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    import lmdb
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "ray": ray.__version__,
+            "lmdb": lmdb.__version__, "platform": platform.platform()}
 
 
 def run_baseline(script: Path, *, events: int, shards: int, contacts: int) -> float:

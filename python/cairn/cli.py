@@ -189,16 +189,20 @@ def demo(data_dir: Path | None, shards: int) -> None:
 @click.option("--rules", default=100, show_default=True, help="Loyalty rules loaded (embedded engine).")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Also run this naive pipeline script with the same events and report the ratio.")
+@click.option("--rate", type=float, default=None,
+              help="Open loop: send at this many events/s and time from the intended send time "
+                   "[default: closed loop, as fast as acks allow].")
 @click.option("--fsync/--no-fsync", default=True, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
 def bench(events: int, connections: int, frame_events: int, contacts: int, in_flight: int, shards: int,
-          programs: int, rules: int, baseline: Path | None, fsync: bool, out: Path | None) -> None:
+          programs: int, rules: int, baseline: Path | None, rate: float | None, fsync: bool,
+          out: Path | None) -> None:
     """Load-test an embedded engine over real sockets; events/s and latency percentiles."""
     from cairn.benchmark import run_bench
 
     report = run_bench(console, events=events, connections=connections, frame_events=frame_events,
                        contacts=contacts, in_flight=in_flight, shards=shards, programs=programs,
-                       rules=rules, baseline=baseline, fsync=fsync)
+                       rules=rules, baseline=baseline, rate=rate, fsync=fsync)
     text = json.dumps(report, indent=2)
     if out:
         out.write_text(text + "\n")
