@@ -89,10 +89,11 @@ class ShardStore:
         txn = self.env.begin(write=True)
         try:
             states = txn.cursor(self.dbs["state"]).getmulti(batch.state_keys())
-            seen = txn.cursor(self.dbs["seen"]).getmulti(batch.seen_keys())
             raw_seq = txn.get(_META_HISTORY_SEQ, db=self.dbs["meta"])
             next_seq = _SEQ.unpack(raw_seq)[0] if raw_seq else 1
             t1 = time.perf_counter()
+            # The core asks the seen table only about ids its states do not hold.
+            seen = txn.cursor(self.dbs["seen"]).getmulti
             result = self.catalog.apply(batch, states, seen, now_ms, next_seq)
             t2 = time.perf_counter()
             for row in _ROWS:
@@ -171,14 +172,17 @@ class ShardStore:
             if raw is None:
                 return None
             prefix = key + b"\x00"
-            # The contact's seen ids point at its history rows (the newest have the
-            # largest sequences); its ledger rows are keyed by those sequences too.
-            seqs = sorted(v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), prefix))
+            # The contact's event ids point at its history rows (recent ones in its
+            # state, older ones in the seen table; the newest have the largest
+            # sequences); its ledger rows are keyed by those sequences too.
+            state = _unpack(raw)
+            seqs = sorted([_SEQ.pack(seq) for _, seq in state.get("recent", [])]
+                          + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), prefix)])
             shown = seqs[-last:] if last else []
             history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(shown)]
             ledger_cursor = txn.cursor(self.dbs["ledger"])
             ledger = [_unpack(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
-            return {"contact": contact, "state": _unpack(raw), "history": history, "ledger": ledger}
+            return {"contact": contact, "state": state, "history": history, "ledger": ledger}
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """The dead-letter list, oldest first."""

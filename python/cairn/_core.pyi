@@ -2,6 +2,7 @@
 ``cairn-core``). All byte formats are msgpack; see docs/definitions.md and
 docs/wire-protocol.md."""
 
+from collections.abc import Callable
 from typing import Any, Final
 
 class CairnError(Exception):
@@ -61,18 +62,21 @@ class Catalog:
         self,
         batch: Batch,
         states: list[tuple[bytes, bytes]],
-        seen: list[tuple[bytes, bytes]],
+        seen: list[tuple[bytes, bytes]] | Callable[[list[bytes]], list[tuple[bytes, bytes]]],
         now_ms: int,
         next_seq: int = 1,
     ) -> BatchResult:
         """Apply ``batch`` in order. ``states``: the (contact, state) pairs found for
-        ``batch.state_keys()`` (missing = new contact); ``seen``: the (seen key, value)
-        pairs found for ``batch.seen_keys()`` (found = duplicate); ``next_seq``: the
-        shard's next history sequence (``BatchResult.next_seq`` of the previous batch).
-        Per accepted event:
-        ``$profile`` set/unset, ``loyalty_subscribe`` joins, every triggered program runs
-        entry node -> End (explained in the event's history row), every loyalty rule of the
-        type credits balances (ledger rows), then one history row and one seen row.
+        ``batch.state_keys()`` (missing = new contact). ``seen``: the ``seen`` table
+        rows found, or a callable (an LMDB cursor's ``getmulti``) that the core calls
+        with the keys it needs: only ids of contacts whose older ids spilled out of
+        their state's ``recent`` list. ``next_seq``: the shard's next history sequence
+        (``BatchResult.next_seq`` of the previous batch). An event whose id is in its
+        contact's ``recent`` list or found in ``seen`` is a duplicate and changes
+        nothing. Per accepted event: ``$profile`` set/unset, ``loyalty_subscribe``
+        joins, every triggered program runs entry node -> End (explained in the
+        event's history row), every loyalty rule of the type credits balances
+        (ledger rows), then one history row. GIL released during the core work.
         Deterministic: same inputs, same bytes. Raises ``CairnError`` on a corrupt
         state."""
 
@@ -87,7 +91,9 @@ class Batch:
         """Sorted unique contact ids (utf-8): the state keys to read."""
 
     def seen_keys(self) -> list[bytes]:
-        """Sorted unique ``contact + b"\\x00" + event id``: the seen keys to look up."""
+        """Sorted unique ``contact + b"\\x00" + event id`` of every event (the
+        ``seen`` keys they would have; ``Catalog.apply`` looks up only the ones it
+        needs)."""
 
     def __len__(self) -> int:
         """Number of events, duplicates included."""
@@ -116,12 +122,15 @@ class BatchResult:
     """(contact, state) for every contact with an accepted event, sorted by contact.
     State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "ledger_seq": next
     ledger seq (starts at 1), "last_ts": ms,
-    "loyalty": {program: {"joined_ms", "qualifying", "non_qualifying"}}}``. Program
+    "loyalty": {program: {"joined_ms", "qualifying", "non_qualifying"}}, "recent":
+    [[event id, history seq], ...] (the latest 16, oldest first), "spilled": how many
+    older ids went to the ``seen`` table}``. Program
     runs are not in the state: they are in the history rows of the events that caused
     them."""
     seen: Final[list[tuple[bytes, bytes]]]
-    """(contact + b"\\x00" + id, seq8 of the event's history row): dedup, and each
-    contact's index into the history."""
+    """(contact + b"\\x00" + id, seq8 of the event's history row) for ids that no
+    longer fit in their contact's ``recent`` list: dedup and history index for older
+    events."""
     history: Final[list[tuple[bytes, bytes]]]
     """(seq8 shard history sequence, the normalized event map plus ``"seq"`` and
     ``"runs"``: the program runs this event caused, each the array ``[program,

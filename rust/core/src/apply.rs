@@ -16,8 +16,8 @@ use crate::{loyalty, program};
 pub struct BatchResult {
     /// (contact, state) of every contact with at least one accepted event, sorted.
     pub states: Rows,
-    /// (contact \0 id, history seq as 8 bytes BE): dedup, and each contact's index
-    /// into the history.
+    /// (contact \0 id, history seq as 8 bytes BE) of ids that no longer fit in their
+    /// contact's `recent` list: dedup and history index for older events.
     pub seen: Rows,
     /// (history seq as 8 bytes BE, history row: the normalized event, its seq and its
     /// runs). Sequences are per shard and only grow, so history is written append-only.
@@ -37,8 +37,50 @@ pub struct BatchResult {
     pub effects: usize,
 }
 
-/// Apply `batch` given the stored `states`, the `seen` keys found and the shard's
-/// next history sequence `next_seq`.
+/// The batch's contacts' states, decoded once per batch; `true` once an event of
+/// the contact was accepted (only those states are written back).
+pub type LiveStates<'b> = FxHashMap<&'b str, (State, bool)>;
+
+/// Decode the stored `states` of the batch's contacts; a contact without one starts
+/// from the default state.
+pub fn decode_states<'b, K, V>(batch: &'b Batch, states: &[(K, V)]) -> Result<LiveStates<'b>, ApplyError>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    // Fx hashing: keys are the engine's own, and SipHash was a visible share of the
+    // per-event cost.
+    let stored: FxHashMap<&[u8], &[u8]> = states.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    let mut live = LiveStates::default();
+    for ev in &batch.events {
+        if !live.contains_key(ev.contact.as_str()) {
+            let state = match stored.get(ev.contact.as_bytes()) {
+                Some(bytes) => State::decode(&ev.contact, bytes)?,
+                None => State::default(),
+            };
+            live.insert(&ev.contact, (state, false));
+        }
+    }
+    Ok(live)
+}
+
+/// The `seen` keys to look up before applying: only events of contacts whose older
+/// ids spilled to the `seen` table, and whose id is not among the recent ones.
+/// Sorted and unique.
+pub fn seen_lookups(batch: &Batch, live: &LiveStates<'_>) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = batch
+        .events
+        .iter()
+        .filter(|ev| live.get(ev.contact.as_str()).is_some_and(|(s, _)| s.spilled > 0 && !s.is_recent(&ev.id)))
+        .map(|ev| seen_key(&ev.contact, &ev.id))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Apply `batch` given the stored `states`, the `seen` rows found (at least those
+/// for `seen_lookups`) and the shard's next history sequence `next_seq`.
 pub fn apply<K, V, SK, SV>(
     cat: &Catalog,
     batch: &Batch,
@@ -52,16 +94,27 @@ where
     V: AsRef<[u8]>,
     SK: AsRef<[u8]>,
 {
-    // Fx hashing: keys are our own (no untrusted hash flooding across batches) and
-    // SipHash was a visible share of the per-event cost.
-    let stored: FxHashMap<&[u8], &[u8]> = states.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    let live = decode_states(batch, states)?;
+    Ok(apply_decoded(cat, batch, live, seen, now_ms, next_seq))
+}
+
+/// `apply` with the states already decoded (`decode_states`).
+pub fn apply_decoded<'b, SK, SV>(
+    cat: &Catalog,
+    batch: &'b Batch,
+    mut live: LiveStates<'b>,
+    seen: &[(SK, SV)],
+    now_ms: i64,
+    next_seq: u64,
+) -> BatchResult
+where
+    SK: AsRef<[u8]>,
+{
     let found: FxHashSet<&[u8]> = seen.iter().map(|(k, _)| k.as_ref()).collect();
-    let mut live: FxHashMap<&str, State> = FxHashMap::default();
-    let mut in_batch: FxHashSet<(&str, &str)> = FxHashSet::default();
-    in_batch.reserve(batch.len());
+    // Seen keys spilled by this batch: not in `found`, not in `recent` any more.
+    let mut spilled_now: FxHashSet<Vec<u8>> = FxHashSet::default();
     let mut out = BatchResult { next_seq: next_seq.max(1), ..BatchResult::default() };
     out.history = Rows::with_capacity(batch.len(), batch.len() * 160);
-    out.seen = Rows::with_capacity(batch.len(), batch.len() * 40);
     // Room for a typical batch's effects and ledger rows up front: growing these
     // buffers by doubling copied every byte about twice.
     out.outbox = Rows::with_capacity(batch.len(), batch.len() * 384);
@@ -76,24 +129,19 @@ where
             part = (0, 0);
             part_idx += 1;
         }
-        let key = seen_key(&ev.contact, &ev.id);
-        if found.contains(key.as_slice()) || !in_batch.insert((&ev.contact, &ev.id)) {
+        let (state, touched) = live.get_mut(ev.contact.as_str()).expect("decode_states covers every contact");
+        let duplicate = state.is_recent(&ev.id) || (state.spilled > 0 && {
+            let key = seen_key(&ev.contact, &ev.id);
+            found.contains(key.as_slice()) || spilled_now.contains(&key)
+        });
+        if duplicate {
             part.1 += 1;
             out.duplicates += 1;
             continue;
         }
         part.0 += 1;
         out.accepted += 1;
-        let state = match live.get_mut(ev.contact.as_str()) {
-            Some(s) => s,
-            None => {
-                let s = match stored.get(ev.contact.as_bytes()) {
-                    Some(bytes) => State::decode(&ev.contact, bytes)?,
-                    None => State::default(),
-                };
-                live.entry(ev.contact.as_str()).or_insert(s)
-            }
-        };
+        *touched = true;
         match ev.kind.as_str() {
             "$profile" => state.apply_profile(ev.attrs()),
             "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
@@ -117,20 +165,23 @@ where
         }
         state.events += 1;
         state.last_ts = state.last_ts.max(ev.ts);
-        let seq_be = seq.to_be_bytes();
-        out.history.push(&[&seq_be], &HistoryRow::new(ev, seq, &runs));
-        out.seen.push_raw(&[&key], &seq_be);
+        out.history.push(&[&seq.to_be_bytes()], &HistoryRow::new(ev, seq, &runs));
+        if let Some((old_id, old_seq)) = state.remember(&ev.id, seq) {
+            let key = seen_key(&ev.contact, &old_id);
+            out.seen.push_raw(&[&key], &old_seq.to_be_bytes());
+            spilled_now.insert(key);
+        }
     }
     while part_idx < batch.part_ends.len() {
         out.parts.push(part);
         part = (0, 0);
         part_idx += 1;
     }
-    let mut states: Vec<(&str, State)> = live.into_iter().collect();
+    let mut states: Vec<(&str, State)> = live.into_iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (c, s)).collect();
     states.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.states = Rows::with_capacity(states.len(), states.len() * 256);
     for (contact, state) in &states {
         out.states.push(&[contact.as_bytes()], state);
     }
-    Ok(out)
+    out
 }

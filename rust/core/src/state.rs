@@ -9,6 +9,9 @@ use crate::value::{decode_exact, encode, Value};
 
 /// Version of the state encoding.
 pub const STATE_VERSION: u32 = 1;
+/// How many of a contact's latest event ids its state keeps for dedup; older ids
+/// spill to the shard's `seen` table.
+pub const RECENT_IDS: usize = 16;
 
 /// One step of a program run and why it went that way.
 /// Encoded as the array `[node, outcome, reason]`.
@@ -68,6 +71,15 @@ pub struct State {
     /// Loyalty program name -> membership and balances.
     #[serde(default)]
     pub loyalty: BTreeMap<String, Membership>,
+    /// The latest accepted event ids with their history sequences, oldest first.
+    /// A resend usually follows a lost ack closely: it is found here, in the page
+    /// the state is read from anyway, and most contacts never write a `seen` row.
+    #[serde(default)]
+    pub recent: Vec<(String, u64)>,
+    /// How many ids spilled from `recent` to the `seen` table: when 0, an id not in
+    /// `recent` is new without looking there.
+    #[serde(default)]
+    pub spilled: u64,
 }
 
 fn one() -> u64 {
@@ -83,11 +95,30 @@ impl Default for State {
             ledger_seq: 1,
             last_ts: 0,
             loyalty: BTreeMap::new(),
+            recent: Vec::new(),
+            spilled: 0,
         }
     }
 }
 
 impl State {
+    /// Is `id` among the latest accepted ids?
+    pub fn is_recent(&self, id: &str) -> bool {
+        self.recent.iter().any(|(r, _)| r == id)
+    }
+
+    /// Remember an accepted id; returns the id (and sequence) that no longer fits,
+    /// which the caller writes to the `seen` table.
+    pub fn remember(&mut self, id: &str, seq: u64) -> Option<(String, u64)> {
+        self.recent.push((id.to_owned(), seq));
+        if self.recent.len() > RECENT_IDS {
+            self.spilled += 1;
+            Some(self.recent.remove(0))
+        } else {
+            None
+        }
+    }
+
     pub fn decode(contact: &str, bytes: &[u8]) -> Result<State, StateError> {
         let err = |message: String| StateError { contact: contact.to_owned(), message };
         let s: State = decode_exact(bytes).map_err(|e| err(format!("cannot decode: {e}")))?;
@@ -142,6 +173,17 @@ mod tests {
         let v: Value = decode_exact(&bytes).unwrap();
         assert_eq!(v.get("v"), Some(&Value::Int(1)));
         assert!(v.get("loyalty").is_some() && v.get("ledger_seq").is_some());
+    }
+
+    #[test]
+    fn recent_ids_spill_oldest_first() {
+        let mut s = State::default();
+        for i in 0..RECENT_IDS as u64 {
+            assert_eq!(s.remember(&format!("e{i}"), i), None);
+        }
+        assert_eq!(s.remember("last", 99), Some(("e0".to_owned(), 0)));
+        assert_eq!((s.recent.len(), s.spilled), (RECENT_IDS, 1));
+        assert!(s.is_recent("last") && s.is_recent("e1") && !s.is_recent("e0"));
     }
 
     #[test]

@@ -266,17 +266,54 @@ fn dedup_against_store_and_within_batch() {
     let b = batch_of(&cat, vec![purchase("e1", "c1", "MI", 120), purchase("e1", "c1", "MI", 120), purchase("e2", "c1", "MI", 120), purchase("e1", "c2", "MI", 120)]);
     assert_eq!(b.seen_keys(), vec![b"c1\0e1".to_vec(), b"c1\0e2".to_vec(), b"c2\0e1".to_vec()]);
     assert_eq!(b.state_keys(), vec![b"c1".to_vec(), b"c2".to_vec()]);
-    let seen = vec![(b"c1\0e2".to_vec(), 1u64.to_be_bytes().to_vec())];
-    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &seen, 0, 40).unwrap();
-    assert_eq!((r.accepted, r.duplicates), (2, 2));
-    assert_eq!(r.parts, vec![(2, 2)]);
-    assert_eq!(r.history.len(), 2);
-    assert_eq!(r.seen.len(), 2);
-    assert_eq!(r.seen.to_vec()[0], (b"c1\0e1".to_vec(), 40u64.to_be_bytes().to_vec()));
+    let r = apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 40).unwrap();
+    assert_eq!((r.accepted, r.duplicates), (3, 1), "the in-batch repeat of c1/e1");
+    assert_eq!(r.parts, vec![(3, 1)]);
+    assert_eq!(r.history.len(), 3);
     assert_eq!(r.history.get(1).0, &41u64.to_be_bytes()[..], "duplicates take no sequence");
-    assert_eq!(r.next_seq, 42);
+    assert_eq!(r.next_seq, 43);
+    assert!(r.seen.is_empty(), "recent ids live in the state while they fit");
     let st = state_of(&r, "c1");
-    assert_eq!(st.events, 1);
+    assert_eq!((st.events, st.recent.clone(), st.spilled), (2, vec![("e1".to_owned(), 40), ("e2".to_owned(), 41)], 0));
+
+    // A resend of everything, against the stored states: all duplicates.
+    let again = apply(&cat, &b, &r.states.to_vec(), &[] as &[(Vec<u8>, Vec<u8>)], 0, 43).unwrap();
+    assert_eq!((again.accepted, again.duplicates, again.next_seq), (0, 4, 43));
+    assert!(again.states.is_empty() && again.history.is_empty(), "duplicates change nothing");
+}
+
+#[test]
+fn old_ids_spill_to_seen_and_are_still_duplicates() {
+    let cat = catalog();
+    let n = cairn_core::state::RECENT_IDS + 3;
+    let evs = |range: std::ops::Range<usize>| range.map(|i| purchase(&format!("e{i}"), "c1", "RM", 1)).collect::<Vec<_>>();
+    let first = run(&cat, evs(0..n), &[]);
+    // The 3 oldest ids no longer fit in the state: written to the seen table.
+    let spilled = first.seen.to_vec();
+    assert_eq!(spilled.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![b"c1\0e0".to_vec(), b"c1\0e1".to_vec(), b"c1\0e2".to_vec()]);
+    assert_eq!(spilled[0].1, 1u64.to_be_bytes().to_vec(), "value: the history sequence");
+    let stored = first.states.to_vec();
+    assert_eq!(state_of(&first, "c1").spilled, 3);
+
+    // A resend of e1 and a new event: e1 must be looked up in the seen table.
+    let b = batch_of(&cat, vec![purchase("e1", "c1", "RM", 1), purchase("new", "c1", "RM", 1)]);
+    let live = cairn_core::apply::decode_states(&b, &stored).unwrap();
+    assert_eq!(cairn_core::apply::seen_lookups(&b, &live), vec![b"c1\0e1".to_vec(), b"c1\0new".to_vec()]);
+    let r = cairn_core::apply::apply_decoded(&cat, &b, live, &spilled, 0, first.next_seq);
+    assert_eq!((r.accepted, r.duplicates), (1, 1));
+    // Without the seen row, e1 would have been applied twice: the lookup matters.
+    let wrong = apply(&cat, &b, &stored, &[] as &[(Vec<u8>, Vec<u8>)], 0, first.next_seq).unwrap();
+    assert_eq!(wrong.accepted, 2);
+}
+
+#[test]
+fn an_id_spilled_within_the_batch_is_still_a_duplicate() {
+    let cat = catalog();
+    let n = cairn_core::state::RECENT_IDS + 2;
+    let mut evs: Vec<Value> = (0..n).map(|i| purchase(&format!("e{i}"), "c1", "RM", 1)).collect();
+    evs.push(purchase("e0", "c1", "RM", 1));
+    let r = run(&cat, evs, &[]);
+    assert_eq!((r.accepted, r.duplicates), (n, 1));
 }
 
 #[test]

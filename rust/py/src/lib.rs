@@ -124,22 +124,37 @@ impl Catalog {
         })
     }
 
-    /// Apply a batch to the stored states; GIL released during the work.
+    /// Apply a batch to the stored states; GIL released during the core work.
+    /// `seen` is either the list of (seen key, value) rows found, or a callable that
+    /// takes the list of seen keys to look up and returns the rows found (e.g. an
+    /// LMDB cursor's `getmulti`), called only when some contact has spilled ids.
     #[pyo3(signature = (batch, states, seen, now_ms, next_seq = 1))]
     fn apply(
         &self,
         py: Python<'_>,
         batch: &Bound<'_, Batch>,
         states: Vec<(PyBackedBytes, PyBackedBytes)>,
-        seen: Vec<(PyBackedBytes, PyBackedBytes)>,
+        seen: &Bound<'_, PyAny>,
         now_ms: i64,
         next_seq: u64,
     ) -> PyResult<BatchResult> {
         let cat = &self.inner;
         let b = &batch.get().inner;
-        let r = py
-            .detach(|| core::apply(cat, b, &states, &seen, now_ms, next_seq))
+        let live = py
+            .detach(|| core::apply::decode_states(b, &states))
             .map_err(|e| CairnError::new_err(e.to_string()))?;
+        let found: Vec<(PyBackedBytes, PyBackedBytes)> = if seen.is_callable() {
+            let keys = core::apply::seen_lookups(b, &live);
+            if keys.is_empty() {
+                Vec::new()
+            } else {
+                let keys = PyList::new(py, keys.iter().map(|k| PyBytes::new(py, k)))?;
+                seen.call1((keys,))?.extract()?
+            }
+        } else {
+            seen.extract()?
+        };
+        let r = py.detach(|| core::apply::apply_decoded(cat, b, live, &found, now_ms, next_seq));
         Ok(BatchResult {
             states: rows(py, &r.states)?,
             seen: rows(py, &r.seen)?,
