@@ -114,7 +114,7 @@ where
     // Seen keys spilled by this batch: not in `found`, not in `recent` any more.
     let mut spilled_now: FxHashSet<Vec<u8>> = FxHashSet::default();
     let mut out = BatchResult { next_seq: next_seq.max(1), ..BatchResult::default() };
-    out.history = Rows::with_capacity(batch.len(), batch.len() * 160);
+    out.history = Rows::with_capacity(batch.len(), batch.len() * 512);
     // Room for a typical batch's effects and ledger rows up front: growing these
     // buffers by doubling copied every byte about twice.
     out.outbox = Rows::with_capacity(batch.len(), batch.len() * 384);

@@ -62,14 +62,14 @@ fn send_effect(cat: &Catalog, p: &Program, node: &str, send: &Send, to: &str, ev
 /// Run `p` for `ev` from the entry node to End; effects are appended to `outbox`.
 pub fn run<'c>(cat: &'c Catalog, p: &'c Program, ev: &Event, state: &State, now_ms: i64, outbox: &mut EventRows<'_>) -> RunRecord<'c> {
     let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
-    let mut steps = Vec::new();
+    let mut steps = Vec::with_capacity(p.nodes.len());
     let mut at = 0usize;
     // The graph is acyclic (checked at compile), so a walk visits each node at most once.
     for _ in 0..p.nodes.len() {
         let node = &p.nodes[at];
         match &node.kind {
             NodeKind::Decision { when, yes, no } => {
-                let mut reason = String::new();
+                let mut reason = String::with_capacity(128);
                 let r = when.eval(&ctx, Some(&mut reason));
                 let outcome = if r { "yes" } else { "no" };
                 reason.push_str(" => ");

@@ -48,10 +48,12 @@ fn frame_error(py: Python<'_>, e: core::FrameError) -> PyErr {
 }
 
 fn rows<'py>(py: Python<'py>, rows: &core::Rows) -> PyResult<Py<PyList>> {
-    let items = rows
-        .iter()
-        .map(|(k, v)| PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)]))
-        .collect::<PyResult<Vec<_>>>()?;
+    // Sized up front: collecting through a Result loses the length and regrew the
+    // vector (and copied it) several times per batch.
+    let mut items = Vec::with_capacity(rows.len());
+    for (k, v) in rows.iter() {
+        items.push(PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)])?);
+    }
     Ok(PyList::new(py, items)?.unbind())
 }
 
