@@ -59,6 +59,8 @@ class ShardActor:
 
 def shard_actor_class(num_cpus: float) -> Any:
     """The Ray actor class for shards, with the engine's resource options."""
-    # max_restarts=0: a restarted actor would re-run __init__ but the gateway could
-    # not know which batches it lost; the engine surfaces the failure instead.
-    return ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(ShardActor)
+    # A dead shard actor is restarted (its __init__ reopens the same LMDB folder, where
+    # everything committed is). Calls are not retried by Ray: the batch in flight at
+    # the death fails its frames with `internal`, and the producer resends them; a
+    # batch that had committed is then recognised as duplicates.
+    return ray.remote(num_cpus=num_cpus, max_restarts=-1, max_task_retries=0)(ShardActor)

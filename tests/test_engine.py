@@ -188,6 +188,32 @@ def test_restart_finds_everything_acked(make_engine):
     assert (again.accepted, again.duplicates) == (0, 200)
 
 
+def test_a_killed_shard_actor_restarts_with_its_data(engine):
+    import time
+
+    import ray
+
+    engine.apply(DEFS)
+    events = [purchase(i, f"c{i}", 150) for i in range(40)]
+    with Client(host=engine.host, port=engine.port) as client:
+        assert client.send(events).accepted == 40
+    before = {f"c{i}": engine.contact(f"c{i}") for i in range(40)}
+    ray.kill(engine.engine.actors[0], no_restart=False)  # the process dies; Ray restarts it
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            engine.status()
+            break
+        except ray.exceptions.RayActorError:
+            assert time.monotonic() < deadline, "the shard actor did not come back"
+            time.sleep(0.2)
+    assert {f"c{i}": engine.contact(f"c{i}") for i in range(40)} == before
+    with Client(host=engine.host, port=engine.port) as client:
+        again = client.send(events + [purchase(99, "c99", 150)])
+    assert (again.accepted, again.duplicates) == (1, 40)
+    assert engine.status()["definitions_version"] == 1
+
+
 def test_shard_count_is_fixed_by_the_data_folder(make_engine, tmp_path):
     from cairn.layout import LayoutError, open_layout
 
