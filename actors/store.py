@@ -34,6 +34,10 @@ _META_HISTORY_SEQ = b"history_seq"
 _SEQ = struct.Struct(">Q")
 
 
+class StoreError(Exception):
+    """The shard's data is not as the store expects; nothing of the batch was written."""
+
+
 def _unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
@@ -99,9 +103,7 @@ class ShardStore:
             for row in _ROWS:
                 items = getattr(result, row)
                 if items:
-                    # History, ledger and outbox keys start with a history sequence above
-                    # every stored one: append (full pages, only the tail is dirtied).
-                    txn.cursor(self.dbs[_ROW_DB[row]]).putmulti(items, append=row in _APPEND)
+                    self._put(txn, row, items)
             txn.put(_META_HISTORY_SEQ, _SEQ.pack(result.next_seq), db=self.dbs["meta"])
             t3 = time.perf_counter()
         except BaseException:
@@ -117,6 +119,19 @@ class ShardStore:
         tm["write_s"] += t3 - t2
         tm["commit_s"] += t4 - t3
         return list(result.parts)
+
+    def _put(self, txn: lmdb.Transaction, row: str, items: list[tuple[bytes, bytes]]) -> None:
+        cursor = txn.cursor(self.dbs[_ROW_DB[row]])
+        if row not in _APPEND:
+            cursor.putmulti(items)
+            return
+        # History, ledger and outbox keys start with a history sequence above every
+        # stored one: append (full pages, only the tail is dirtied). LMDB refuses an
+        # out-of-order key without raising, so count: a refused row aborts the batch.
+        _, added = cursor.putmulti(items, append=True)
+        if added != len(items):
+            raise StoreError(f"{self.path}: {len(items) - added} {row} rows were not after the last stored "
+                             f"key (history_seq behind the data?); the batch was not applied")
 
     # -- outbox, drained by the dispatcher ------------------------------------------
 
