@@ -189,6 +189,7 @@ def test_restart_finds_everything_acked(make_engine):
 
 
 def test_a_killed_shard_actor_restarts_with_its_data(engine):
+    import os
     import time
 
     import ray
@@ -198,15 +199,22 @@ def test_a_killed_shard_actor_restarts_with_its_data(engine):
     with Client(host=engine.host, port=engine.port) as client:
         assert client.send(events).accepted == 40
     before = {f"c{i}": engine.contact(f"c{i}") for i in range(40)}
-    ray.kill(engine.engine.actors[0], no_restart=False)  # the process dies; Ray restarts it
+    actor = engine.engine.actors[0]
+
+    def pid() -> int:
+        return ray.get(actor.__ray_call__.remote(lambda _self: os.getpid()), timeout=10)
+
+    old_pid = pid()
+    ray.kill(actor, no_restart=False)  # the process dies; Ray starts a new one
     deadline = time.monotonic() + 60
     while True:
         try:
-            engine.status()
-            break
-        except ray.exceptions.RayActorError:
-            assert time.monotonic() < deadline, "the shard actor did not come back"
-            time.sleep(0.2)
+            if pid() != old_pid:
+                break
+        except ray.exceptions.RayError:
+            pass  # dead or restarting
+        assert time.monotonic() < deadline, "the shard actor did not come back"
+        time.sleep(0.2)
     assert {f"c{i}": engine.contact(f"c{i}") for i in range(40)} == before
     with Client(host=engine.host, port=engine.port) as client:
         again = client.send(events + [purchase(99, "c99", 150)])
