@@ -252,3 +252,12 @@ def test_token_from_option_and_environment(make_engine) -> None:
     assert cli(engine, "status", "--json", "--token", "s3cret").exit_code == 0
     by_env = cli(engine, "status", "--json", env={"CAIRN_TOKEN": "s3cret"})
     assert by_env.exit_code == 0 and json.loads(by_env.output)["op"] == "status"
+
+
+def test_serve_refuses_a_bad_channels_file(tmp_path: Path) -> None:
+    bad = tmp_path / "channels.yaml"
+    bad.write_text("channels:\n  sms: {type: webhook}\n")
+    result = CliRunner().invoke(main, ["serve", "--data", str(tmp_path / "d"), "--channels", str(bad)])
+    assert result.exit_code == 1
+    assert "channels.yaml" in result.output and "channels.sms.url" in result.output
+    assert not (tmp_path / "d").exists()  # refused before anything started

@@ -60,10 +60,15 @@ def main() -> None:
 def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str | None,
           channels_file: Path | None, fsync: bool, batch_events: int, linger_ms: float) -> None:
     """Run an engine until SIGINT or SIGTERM."""
+    from cairn.channels import ConfigError, load_channel_config
     from cairn.engine import Engine, EngineConfig
     from cairn.layout import LayoutError
 
-    channels = yaml.safe_load(channels_file.read_text()) if channels_file else None
+    try:
+        channels = yaml.safe_load(channels_file.read_text()) if channels_file else None
+        load_channel_config(channels)  # refuse a bad file before starting anything
+    except (yaml.YAMLError, ConfigError) as exc:
+        raise click.ClickException(f"{channels_file}: {exc}") from None
     config = EngineConfig(data_dir=data_dir, shards=shards, host=host, port=port, token=token,
                           channels=channels, fsync=fsync, batch_events=batch_events, linger_ms=linger_ms)
 
