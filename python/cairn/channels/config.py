@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Union
+from collections.abc import Mapping
 
 import yaml
 

@@ -14,7 +14,8 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import msgpack
 
@@ -48,7 +49,7 @@ class _Outcome:
     error: str | None = None
     permanent: bool = False
 
-    def fail(self, message: str, permanent: bool) -> "_Outcome":
+    def fail(self, message: str, permanent: bool) -> _Outcome:
         self.error, self.permanent, self.adapter = message, permanent, None
         return self
 

@@ -11,7 +11,8 @@ import asyncio
 import logging
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import aiosmtplib
 

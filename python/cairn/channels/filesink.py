@@ -11,7 +11,8 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
+from collections.abc import Mapping
 
 from .errors import TemporaryError
 from .payload import delivery_payload

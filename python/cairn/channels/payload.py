@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 # Effect fields forwarded verbatim; "context" is deliberately left out because it
 # carries the whole profile, which receivers do not need and should not store.

@@ -10,7 +10,8 @@ violations and genuinely broken templates raise :class:`TemplateRenderError`.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Mapping, NoReturn
+from typing import Any, NoReturn
+from collections.abc import Mapping
 
 from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
@@ -59,7 +60,7 @@ class LenientUndefined(ChainableUndefined):
         self._guard()
         return 0
 
-    def _chain(self, *_args: Any, **_kwargs: Any) -> "LenientUndefined":
+    def _chain(self, *_args: Any, **_kwargs: Any) -> LenientUndefined:
         self._guard()
         return self
 

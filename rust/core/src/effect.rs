@@ -141,6 +141,6 @@ mod tests {
     #[test]
     fn effect_hash_is_stable() {
         // Pinned: receivers drop repeats by this id, so it must never change.
-        assert_eq!(effect_hash("c1", "e1", "p", 2, "n"), xxh3_64(b"c1\0e1\0p\02\0n"));
+        assert_eq!(effect_hash("c1", "e1", "p", 2, "n"), xxh3_64(b"c1\0e1\0p\0\x32\0n"));
     }
 }

@@ -189,8 +189,7 @@ mod tests {
     #[test]
     fn bad_state_is_an_error() {
         assert!(State::decode("c", b"\xc1").is_err());
-        let mut s = State::default();
-        s.v = 99;
+        let s = State { v: 99, ..State::default() };
         assert!(State::decode("c", &s.encode()).unwrap_err().message.contains("version 99"));
     }
 

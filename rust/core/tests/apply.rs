@@ -138,7 +138,7 @@ fn state_of(r: &BatchResult, contact: &str) -> State {
 
 /// The program runs recorded in the `n`th history row of a result.
 fn runs_of(r: &cairn_core::apply::BatchResult, n: usize) -> Vec<Value> {
-    let row: Value = decode_exact(&r.history.get(n).1).unwrap();
+    let row: Value = decode_exact(r.history.get(n).1).unwrap();
     match row.get("runs") {
         Some(Value::Array(runs)) => runs.clone(),
         other => panic!("history row without runs: {other:?}"),
@@ -252,11 +252,11 @@ fn decision_no_branch_and_filter() {
 fn push_falls_back_to_contact() {
     let cat = catalog();
     let r = run(&cat, vec![event("i", "c9", "app_install", 1, map(vec![]))], &[]);
-    let eff: Value = decode_exact(&r.outbox.get(0).1).unwrap();
+    let eff: Value = decode_exact(r.outbox.get(0).1).unwrap();
     assert_eq!(eff.get("to"), Some(&s("c9")));
     assert_eq!(eff.get("message").unwrap().get("title"), Some(&s("Hi")));
     let r = run(&cat, vec![profile("p", "c9", vec![("push_token", s("tok"))]), event("i", "c9", "app_install", 1, map(vec![]))], &[]);
-    let eff: Value = decode_exact(&r.outbox.get(0).1).unwrap();
+    let eff: Value = decode_exact(r.outbox.get(0).1).unwrap();
     assert_eq!(eff.get("to"), Some(&s("tok")));
 }
 

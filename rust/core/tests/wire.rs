@@ -185,7 +185,7 @@ fn never_panics_on_random_or_truncated_input() {
     for _ in 0..20_000 {
         let len = (rng.next() % 64) as usize;
         let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        if rng.next() % 2 == 0 && !buf.is_empty() {
+        if rng.next().is_multiple_of(2) && !buf.is_empty() {
             buf[0] = 0x80 | (buf[0] & 0x0f); // start with a fixmap more often
         }
         let _ = split_frame(&cat, &buf, 3, 0);
