@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import pytest
 import ray
 
-from cairn.clock import ManualClock
 from cairn.engine import Engine, EngineConfig
 
 T = TypeVar("T")
@@ -105,11 +104,6 @@ def make_engine(tmp_path: Path) -> Iterator[EngineFactory]:
 def engine(make_engine: EngineFactory) -> EngineThread:
     """A running engine with 2 shards, no token, the file sink for every channel."""
     return make_engine()
-
-
-@pytest.fixture
-def manual_clock() -> ManualClock:
-    return ManualClock(1_764_000_000_000)
 
 
 class RawConn:

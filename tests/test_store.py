@@ -33,7 +33,8 @@ def purchases(ids: range, contact: str = "ann") -> list[dict]:
 @pytest.fixture
 def store(tmp_path) -> ShardStore:
     s = ShardStore(tmp_path / "shard", fsync=False)
-    s.install(parse(DEFS, "defs.yaml"), 1)
+    doc, _ = parse(DEFS, "defs.yaml")
+    s.install(doc, 1)
     yield s
     s.close()
 

@@ -60,8 +60,9 @@ class DefinitionsInvalid(Exception):
         super().__init__(f"{name}: {len(problems)} problem(s), nothing was applied:\n{lines}")
 
 
-def parse(text: str, name: str) -> bytes:
-    """Parse and check definitions text; return the msgpack document for the core."""
+def parse(text: str, name: str, version: int = 1) -> tuple[bytes, _core.Catalog]:
+    """Parse and check definitions text; return the msgpack document for the core
+    and its catalog compiled at ``version``."""
     try:
         doc = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -74,18 +75,14 @@ def parse(text: str, name: str) -> bytes:
         raise DefinitionsInvalid(name, [Problem("", f"the file must hold a mapping, got {type(doc).__name__}")])
     problems = list(_template_problems(doc))
     packed = msgpack.packb(doc, default=_yaml_scalar, use_bin_type=True)
+    catalog = None
     try:
-        _core.Catalog.compile(packed, 1)
+        catalog = _core.Catalog.compile(packed, version)
     except _core.DefinitionError as exc:
         problems.extend(Problem(path, message) for path, message in exc.errors)
-    if problems:
+    if problems or catalog is None:
         raise DefinitionsInvalid(name, problems)
-    return packed
-
-
-def compile_catalog(doc: bytes, version: int) -> _core.Catalog:
-    """Compile an already checked document at ``version``."""
-    return _core.Catalog.compile(doc, version)
+    return packed, catalog
 
 
 def _yaml_scalar(obj: Any) -> Any:

@@ -169,10 +169,9 @@ class Engine:
         Raises ``definitions.DefinitionsInvalid``; an invalid file changes nothing.
         """
         assert self.layout is not None
-        doc = definitions.parse(text, name)
         async with self._apply_lock:
             version = self.catalog.version + 1
-            catalog = definitions.compile_catalog(doc, version)
+            doc, catalog = definitions.parse(text, name, version)
             # Ray runs these after every batch already sent to each shard.
             await asyncio.gather(*(a.install.remote(doc, version) for a in self.actors))
             write_atomic(self.layout.definitions, doc)
