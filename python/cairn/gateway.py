@@ -93,6 +93,8 @@ class _Connection:
         self.in_flight = 0
         self.room = asyncio.Event()
         self.room.set()
+        self.idle = asyncio.Event()  # no frame of this connection awaits its ack
+        self.idle.set()
         self.closed = False
 
     def send(self, body: dict[str, Any]) -> None:
@@ -118,7 +120,10 @@ class _Connection:
                 self.send(wire.error("too_large", f"{exc}; split the events over several frames"))
                 return
             if body is None or self.gw.closing:
-                return  # a frame read while stopping is not applied: never acked, resent
+                # A frame read while stopping is not applied (never acked, resent);
+                # the acks of the frames before it still go out before we close.
+                await self.idle.wait()
+                return
             if not await self.on_frame(body):
                 return
             await self.writer.drain()
@@ -176,6 +181,7 @@ class _Connection:
         await self.wait_room()
         rejected = [{"index": i, "code": code, "message": msg} for i, code, msg in split.rejected]
         self.in_flight += 1
+        self.idle.clear()
         if self.in_flight >= self.gw.config.max_frames_in_flight:
             self.room.clear()
         ticket = Ticket(split.seq, len(split.batches), rejected, self.on_ticket_done)
@@ -187,6 +193,8 @@ class _Connection:
         self.in_flight -= 1
         if self.in_flight < self.gw.config.max_frames_in_flight:
             self.room.set()
+        if self.in_flight == 0:
+            self.idle.set()
 
     async def wait_room(self) -> None:
         # Backpressure: stop reading this socket while too many frames await acks.
