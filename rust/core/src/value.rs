@@ -140,11 +140,9 @@ impl Serialize for Value {
     }
 }
 
-/// `LENIENT` = definitions mode: bool and integer map keys become strings (PyYAML
-/// reads the keys `yes:` / `no:` as booleans under YAML 1.1).
-struct ValueVisitor<const LENIENT: bool>;
+struct ValueVisitor;
 
-impl<'de, const LENIENT: bool> Visitor<'de> for ValueVisitor<LENIENT> {
+impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,7 +188,7 @@ impl<'de, const LENIENT: bool> Visitor<'de> for ValueVisitor<LENIENT> {
         Ok(Value::Nil)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
+        Value::deserialize(d)
     }
     fn visit_newtype_struct<D: Deserializer<'de>>(self, _d: D) -> Result<Value, D::Error> {
         // msgpack extension types surface here; they are not part of the protocol.
@@ -198,16 +196,16 @@ impl<'de, const LENIENT: bool> Visitor<'de> for ValueVisitor<LENIENT> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOC));
-        while let Some(v) = seq.next_element_seed(Seed::<LENIENT>)? {
+        while let Some(v) = seq.next_element::<Value>()? {
             items.push(v);
         }
         Ok(Value::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(MAX_PREALLOC));
-        while let Some(k) = map.next_key_seed(KeySeed::<LENIENT>)? {
-            let v = map.next_value_seed(Seed::<LENIENT>)?;
-            entries.push((k, v));
+        while let Some(k) = map.next_key::<KeyString>()? {
+            let v = map.next_value::<Value>()?;
+            entries.push((k.0, v));
         }
         Ok(Value::Map(entries))
     }
@@ -215,74 +213,36 @@ impl<'de, const LENIENT: bool> Visitor<'de> for ValueVisitor<LENIENT> {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor::<false>)
+        d.deserialize_any(ValueVisitor)
     }
 }
 
-/// A `Value` decoded in definitions mode (see `ValueVisitor`).
-pub struct LenientValue(pub Value);
+/// A map key: must be a string.
+struct KeyString(String);
 
-impl<'de> Deserialize<'de> for LenientValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LenientValue, D::Error> {
-        d.deserialize_any(ValueVisitor::<true>).map(LenientValue)
-    }
-}
+struct KeyVisitor;
 
-struct Seed<const LENIENT: bool>;
-
-impl<'de, const LENIENT: bool> de::DeserializeSeed<'de> for Seed<LENIENT> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor::<LENIENT>)
-    }
-}
-
-struct KeySeed<const LENIENT: bool>;
-
-impl<'de, const LENIENT: bool> de::DeserializeSeed<'de> for KeySeed<LENIENT> {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_any(KeyVisitor::<LENIENT>)
-    }
-}
-
-/// A map key: a string (or, in lenient mode, a bool or an integer).
-struct KeyVisitor<const LENIENT: bool>;
-
-impl<'de, const LENIENT: bool> Visitor<'de> for KeyVisitor<LENIENT> {
-    type Value = String;
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = KeyString;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string map key")
     }
-    fn visit_str<E>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_owned())
+    fn visit_str<E>(self, v: &str) -> Result<KeyString, E> {
+        Ok(KeyString(v.to_owned()))
     }
-    fn visit_string<E>(self, v: String) -> Result<String, E> {
-        Ok(v)
+    fn visit_string<E>(self, v: String) -> Result<KeyString, E> {
+        Ok(KeyString(v))
     }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<String, E> {
-        String::from_utf8(v.to_vec()).map_err(|_| E::custom("map keys must be strings"))
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<KeyString, E> {
+        String::from_utf8(v.to_vec())
+            .map(KeyString)
+            .map_err(|_| E::custom("map keys must be strings"))
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        if LENIENT {
-            Ok(if v { "yes" } else { "no" }.to_owned())
-        } else {
-            Err(E::custom("map keys must be strings, got a bool"))
-        }
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        if LENIENT {
-            Ok(v.to_string())
-        } else {
-            Err(E::custom("map keys must be strings, got an int"))
-        }
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        if LENIENT {
-            Ok(v.to_string())
-        } else {
-            Err(E::custom("map keys must be strings, got an int"))
-        }
+}
+
+impl<'de> Deserialize<'de> for KeyString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<KeyString, D::Error> {
+        d.deserialize_any(KeyVisitor)
     }
 }
 
@@ -337,17 +297,6 @@ mod tests {
     fn non_string_keys_rejected() {
         // {1: 2}
         assert!(decode_exact::<Value>(&[0x81, 0x01, 0x02]).is_err());
-    }
-
-    #[test]
-    fn lenient_keys_for_definitions() {
-        // {true: "a", false: "b", 3: "c"}
-        let bytes = [0x83, 0xc3, 0xa1, b'a', 0xc2, 0xa1, b'b', 0x03, 0xa1, b'c'];
-        let LenientValue(v) = decode_exact(&bytes).unwrap();
-        assert_eq!(v.get("yes"), Some(&Value::Str("a".into())));
-        assert_eq!(v.get("no"), Some(&Value::Str("b".into())));
-        assert_eq!(v.get("3"), Some(&Value::Str("c".into())));
-        assert!(decode_exact::<Value>(&bytes).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::model::{CondDoc, Doc, LoyaltyDoc, NodeDoc, ProgramDoc};
 use super::types::{channel_names, AttrType, Channel, BUILTIN_TYPES, SOURCES};
 use super::*;
 use crate::error::DefinitionError;
-use crate::value::{LenientValue, Value};
+use crate::value::Value;
 
 type Errs = Vec<(String, String)>;
 
@@ -28,18 +28,16 @@ pub fn compile(doc: &[u8], version: u64) -> Result<Catalog, DefinitionError> {
 
 fn parse(doc: &[u8]) -> Result<Doc, DefinitionError> {
     let one = |p: String, m: String| DefinitionError { errors: vec![(p, m)] };
-    // Keys are normalized first: PyYAML (YAML 1.1) reads `yes:` / `no:` as booleans.
-    let root = match crate::value::decode_exact::<LenientValue>(doc) {
+    // An empty YAML document arrives as nil: no definitions.
+    match crate::value::decode_exact::<Value>(doc) {
         Err(e) => return Err(one(String::new(), format!("the definitions are not one msgpack value: {e}"))),
-        // An empty YAML document arrives as nil: no definitions.
-        Ok(LenientValue(Value::Nil)) => return Ok(Doc::default()),
-        Ok(LenientValue(v @ Value::Map(_))) => v,
-        Ok(LenientValue(other)) => {
+        Ok(Value::Nil) => return Ok(Doc::default()),
+        Ok(Value::Map(_)) => {}
+        Ok(other) => {
             return Err(one(String::new(), format!("the definitions must be a mapping, got {}", other.type_name())))
         }
-    };
-    let normalized = crate::value::encode(&root);
-    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&normalized[..]));
+    }
+    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(doc));
     de.set_max_depth(crate::value::MAX_DEPTH);
     serde_path_to_error::deserialize::<_, Doc>(&mut de).map_err(|e| {
         let path = e.path().to_string();
