@@ -22,6 +22,8 @@ from cairn import _core
 
 # Named databases of a shard environment, each keyed as documented in
 # docs/architecture.md ("Shard storage").
+# `outbox` holds effects awaiting their first attempt; `retry` those waiting for
+# another, ordered by when; `dead` those that will not be sent.
 DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "meta")
 _ROWS = ("states", "seen", "history", "ledger", "outbox")
 _APPEND = frozenset({"history", "ledger", "outbox"})
@@ -32,6 +34,9 @@ _META_VERSION = b"version"
 #: The shard's next history sequence (8 bytes BE); history keys only grow.
 _META_HISTORY_SEQ = b"history_seq"
 _SEQ = struct.Struct(">Q")
+# Handles of due effects name the table they wait in: first attempt, or retry
+# (whose keys are the retry time, 8 bytes BE, then the outbox key).
+_FIRST, _RETRY = b"o", b"r"
 
 
 class StoreError(Exception):
@@ -136,46 +141,57 @@ class ShardStore:
     # -- outbox, drained by the dispatcher ------------------------------------------
 
     def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
-        """Up to ``limit`` effects whose next attempt is due: (key, effect, attempts)."""
+        """Up to ``limit`` effects whose next attempt is due: (handle, effect, attempts).
+
+        Retries whose time has come go first (the ``retry`` table is ordered by that
+        time), then first attempts in creation order. Neither scan looks at an effect
+        that is not due, however many wait.
+        """
         due: list[tuple[bytes, bytes, int]] = []
         with self.env.begin() as txn:
-            retry = txn.cursor(self.dbs["retry"])
+            for key, raw in txn.cursor(self.dbs["retry"]):
+                if len(due) >= limit or _SEQ.unpack_from(key)[0] > now_ms:
+                    break
+                info = _unpack(raw)
+                due.append((_RETRY + key, info["effect"], info["attempts"]))
             for key, effect in txn.cursor(self.dbs["outbox"]):
-                raw = retry.get(key)
-                attempts = 0
-                if raw is not None:
-                    info = _unpack(raw)
-                    if info["next_ms"] > now_ms:
-                        continue
-                    attempts = info["attempts"]
-                due.append((key, effect, attempts))
                 if len(due) >= limit:
                     break
+                due.append((_FIRST + key, effect, 0))
         return due
 
     def outbox_settle(
         self, sent: list[bytes], failed: list[tuple[bytes, str, int | None]], now_ms: int
     ) -> None:
-        """Record delivery results: sent effects leave the outbox, failed ones are
-        rescheduled (``retry_at``) or moved to the dead-letter list (``None``)."""
+        """Record delivery results for handles from ``outbox_due``: sent effects leave
+        the outbox; failed ones are rescheduled at ``retry_at`` or, with ``None``,
+        moved to the dead-letter list."""
         with self.env.begin(write=True) as txn:
-            outbox, retry, dead = (self.dbs[n] for n in ("outbox", "retry", "dead"))
-            for key in sent:
-                txn.delete(key, db=outbox)
-                txn.delete(key, db=retry)
-            for key, error, retry_at in failed:
-                raw = txn.get(key, db=retry)
-                attempts = (_unpack(raw)["attempts"] if raw else 0) + 1
+            for handle in sent:
+                self._take(txn, handle)
+            for handle, error, retry_at in failed:
+                taken = self._take(txn, handle)
+                if taken is None:
+                    continue  # settled already
+                key, effect, attempts = taken
                 if retry_at is None:
-                    effect = txn.get(key, db=outbox)
-                    if effect is not None:
-                        row = {"effect": _unpack(effect), "error": error, "attempts": attempts, "ms": now_ms}
-                        txn.put(key, msgpack.packb(row), db=dead)
-                    txn.delete(key, db=outbox)
-                    txn.delete(key, db=retry)
+                    row = {"effect": _unpack(effect), "error": error, "attempts": attempts + 1, "ms": now_ms}
+                    txn.put(key, msgpack.packb(row), db=self.dbs["dead"])
                 else:
-                    info = {"attempts": attempts, "next_ms": retry_at, "error": error}
-                    txn.put(key, msgpack.packb(info), db=retry)
+                    info = {"effect": effect, "attempts": attempts + 1, "error": error}
+                    txn.put(_SEQ.pack(retry_at) + key, msgpack.packb(info), db=self.dbs["retry"])
+
+    def _take(self, txn: lmdb.Transaction, handle: bytes) -> tuple[bytes, bytes, int] | None:
+        """Remove a due effect from where it waits: (outbox key, effect, attempts)."""
+        table, key = handle[:1], handle[1:]
+        if table == _FIRST:
+            effect = txn.pop(key, db=self.dbs["outbox"])
+            return None if effect is None else (key, effect, 0)
+        raw = txn.pop(key, db=self.dbs["retry"])
+        if raw is None:
+            return None
+        info = _unpack(raw)
+        return key[_SEQ.size:], info["effect"], info["attempts"]
 
     # -- inspection ----------------------------------------------------------------
 
@@ -218,7 +234,7 @@ class ShardStore:
             "contacts": counts["state"],
             "events": counts["history"],
             "ledger_rows": counts["ledger"],
-            "outbox": counts["outbox"],
+            "outbox": counts["outbox"] + counts["retry"],
             "retrying": counts["retry"],
             "dead_letters": counts["dead"],
             "definitions_version": self.catalog.version,

@@ -69,3 +69,56 @@ def test_undecodable_batch_changes_nothing(store):
     with pytest.raises(_core.FrameError):
         store.apply([b"\x93\x01\x02"], NOW)
     assert store.status()["events"] == 0
+
+
+NOTIFY = """
+programs:
+  - name: thanks
+    trigger: {event: purchase}
+    nodes:
+      - {id: say, type: action, send: {channel: in_app, text: "thanks"}, next: done}
+      - {id: done, type: end}
+"""
+
+
+@pytest.fixture
+def notifying(tmp_path) -> ShardStore:
+    s = ShardStore(tmp_path / "outbox-shard", fsync=False)
+    doc, _ = parse(NOTIFY, "notify.yaml")
+    s.install(doc, 1)
+    yield s
+    s.close()
+
+
+def test_outbox_retry_and_dead_letter_lifecycle(notifying):
+    store = notifying
+    store.apply([part(store, purchases(range(3)))], NOW)
+    due = store.outbox_due(10, NOW)
+    assert [attempts for _, _, attempts in due] == [0, 0, 0]
+    assert [msgpack.unpackb(e)["event_id"] for _, e, _ in due] == ["o0", "o1", "o2"]  # creation order
+    (h0, _, _), (h1, _, _), (h2, _, _) = due
+    store.outbox_settle([h0], [(h1, "timeout", NOW + 1000), (h2, "HTTP 400", None)], NOW)
+    status = store.status()
+    assert (status["outbox"], status["retrying"], status["dead_letters"]) == (1, 1, 1)
+    assert store.outbox_due(10, NOW) == []  # the retry is not due yet
+    (retry,) = store.outbox_due(10, NOW + 1000)
+    assert retry[2] == 1 and msgpack.unpackb(retry[1])["event_id"] == "o1"
+    store.outbox_settle([], [(retry[0], "timeout again", NOW + 5000)], NOW + 1000)
+    (retry,) = store.outbox_due(10, NOW + 5000)
+    assert retry[2] == 2
+    store.outbox_settle([retry[0]], [], NOW + 5000)
+    store.outbox_settle([retry[0]], [(retry[0], "late", None)], NOW + 5000)  # settled twice: no-op
+    status = store.status()
+    assert (status["outbox"], status["retrying"], status["dead_letters"]) == (0, 0, 1)
+    (dead,) = store.dead_letters()
+    assert (dead["error"], dead["attempts"], dead["effect"]["event_id"]) == ("HTTP 400", 1, "o2")
+
+
+def test_due_retries_come_before_first_attempts_and_respect_the_limit(notifying):
+    store = notifying
+    store.apply([part(store, purchases(range(2)))], NOW)
+    _, (second, _, _) = store.outbox_due(10, NOW)
+    store.outbox_settle([], [(second, "busy", NOW)], NOW)
+    store.apply([part(store, purchases(range(2, 4)))], NOW)
+    due = store.outbox_due(2, NOW)
+    assert [msgpack.unpackb(e)["event_id"] for _, e, _ in due] == ["o1", "o0"]
