@@ -11,7 +11,7 @@ import msgpack
 import pytest
 
 from cairn import _core
-from cairn.benchmark import packed_definitions
+from cairn.benchdefs import packed_definitions
 
 EVENTS = 10_000
 CONTACTS = 2_000

@@ -31,15 +31,29 @@ def purchases(ids: range, contact: str = "ann") -> list[dict]:
 
 
 @pytest.fixture
-def store(tmp_path) -> ShardStore:
-    s = ShardStore(tmp_path / "shard", fsync=False)
-    doc, _ = parse(DEFS, "defs.yaml")
-    s.install(doc, 1)
-    yield s
-    s.close()
+def make_store(tmp_path):
+    """Open shard stores under tmp_path with definitions installed; closed after."""
+    opened: list[ShardStore] = []
+
+    def make(definitions: str, name: str = "shard") -> ShardStore:
+        s = ShardStore(tmp_path / name, fsync=False)
+        s.install(parse(definitions, f"{name}.yaml")[0], 1)
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
+        s.close()
 
 
-def test_history_ledger_and_dedup_survive_reopening(store, tmp_path):
+@pytest.fixture
+def store(make_store) -> ShardStore:
+    return make_store(DEFS)
+
+
+def test_history_ledger_and_dedup_survive_reopening(tmp_path):
+    store = ShardStore(tmp_path / "shard", fsync=False)
+    store.install(parse(DEFS, "defs.yaml")[0], 1)
     assert store.apply([part(store, purchases(range(30)))], NOW) == [(30, 0)]
     store.close()
     reopened = ShardStore(tmp_path / "shard", fsync=False)
@@ -82,12 +96,8 @@ programs:
 
 
 @pytest.fixture
-def notifying(tmp_path) -> ShardStore:
-    s = ShardStore(tmp_path / "outbox-shard", fsync=False)
-    doc, _ = parse(NOTIFY, "notify.yaml")
-    s.install(doc, 1)
-    yield s
-    s.close()
+def notifying(make_store) -> ShardStore:
+    return make_store(NOTIFY, "notify")
 
 
 def test_outbox_retry_and_dead_letter_lifecycle(notifying):

@@ -90,11 +90,6 @@ class Batch:
     def state_keys(self) -> list[bytes]:
         """Sorted unique contact ids (utf-8): the state keys to read."""
 
-    def seen_keys(self) -> list[bytes]:
-        """Sorted unique ``contact + b"\\x00" + event id`` of every event (the
-        ``seen`` keys they would have; ``Catalog.apply`` looks up only the ones it
-        needs)."""
-
     def __len__(self) -> int:
         """Number of events, duplicates included."""
 

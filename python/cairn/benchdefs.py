@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
+
 #: Event types the programs and rules spread over (the load generator's "mixed" mix).
 EVENT_TYPES = ["purchase", "view", "cart_update", "store_visit", "app_open",
                "email_click", "category_view", "product_review", "email_open", "app_install"]
@@ -57,3 +59,8 @@ def _rule(j: int) -> dict[str, Any]:
         "when": {"attr": "total_amount", "op": "gte", "value": (j * 10) % 1000},
         "effects": [{"credit": {"points": 1 + j % 5, "kind": "qualifying" if j % 2 else "non_qualifying"}}],
     }
+
+
+def packed_definitions(programs: int = 100, rules: int = 100) -> bytes:
+    """``bench_definitions`` as the msgpack document ``Catalog.compile`` takes."""
+    return msgpack.packb(bench_definitions(programs, rules))

@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import ray
 from rich.console import Console
 
@@ -92,8 +91,3 @@ def run_baseline(script: Path, *, events: int, shards: int, contacts: int) -> fl
     if not match:
         raise RuntimeError(f"baseline printed no events_per_s: {out.stdout!r} {out.stderr[-500:]!r}")
     return float(match.group(1))
-
-
-def packed_definitions(programs: int, rules: int) -> bytes:
-    """The benchmark definitions as the msgpack document ``Catalog.compile`` takes."""
-    return msgpack.packb(bench_definitions(programs, rules))

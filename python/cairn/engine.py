@@ -214,17 +214,16 @@ class Engine:
 
     async def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until everything accepted is applied and every effect is delivered or
-        dead-lettered (at most ``timeout_s``; retries keep their backoff)."""
+        dead-lettered; ``TimeoutError`` after ``timeout_s`` (retries keep their backoff)."""
         for lane in self.lanes:
             await lane.drain()
         if self.dispatcher is None:
             return
         # The dispatcher's own loop delivers; draining here too could send twice.
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            totals = (await self.status())["totals"]
-            if totals["outbox"] == 0:
-                return
+        while (waiting := (await self.status())["totals"]["outbox"]) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{waiting} effects still undelivered after {timeout_s:.0f} s")
             await asyncio.sleep(0.05)
 
     # -- admin ops over the socket (docs/wire-protocol.md, "Admin operations") --

@@ -95,6 +95,8 @@ class _Connection:
         self.room.set()
         self.idle = asyncio.Event()  # no frame of this connection awaits its ack
         self.idle.set()
+        # The event loop keeps only weak references to tasks: hold the admin ones.
+        self.admin_tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
     def send(self, body: dict[str, Any]) -> None:
@@ -212,7 +214,9 @@ class _Connection:
             reply["seq"] = seq
             self.send(reply)
 
-        asyncio.ensure_future(answer())
+        task = asyncio.ensure_future(answer())
+        self.admin_tasks.add(task)
+        task.add_done_callback(self.admin_tasks.discard)
 
 
 class AdminError(Exception):

@@ -12,6 +12,7 @@ contact are applied in the order they arrived.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ class ShardLane:
     linger_ms: float = 2.0
     max_in_flight: int = 2
     max_queued: int = 40_000
-    _pending: list[_Slice] = field(default_factory=list)
+    _pending: deque[_Slice] = field(default_factory=deque)
     _pending_events: int = 0
     _in_flight: int = 0
     _timer: asyncio.TimerHandle | None = None
@@ -74,7 +75,7 @@ class ShardLane:
         taken: list[_Slice] = []
         n = 0
         while self._pending and (not taken or n + self._pending[0].count <= self.batch_events):
-            s = self._pending.pop(0)
+            s = self._pending.popleft()
             taken.append(s)
             n += s.count
         self._pending_events -= n

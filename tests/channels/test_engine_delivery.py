@@ -3,6 +3,8 @@ receiver on 127.0.0.1, fed through the socket, the shard actors and the outbox."
 
 from __future__ import annotations
 
+import pytest
+
 from cairn.client import Client
 
 DEFS = """
@@ -93,3 +95,26 @@ def test_rejected_webhook_lands_in_dead_letters(make_engine, smtp_server, http_r
     assert status["totals"]["dead_letters"] == 1
     assert dead[0]["effect"]["channel"] == "sms" and "400" in dead[0]["error"]
     assert len(smtp_server.messages) == 1  # the email of the same run still went out
+
+
+SMS_ONLY = """
+programs:
+  - name: code
+    trigger: {event: sms_me}
+    nodes:
+      - {id: sms, type: action, send: {channel: sms, text: "Code {{ event.code }}"}, next: done}
+      - {id: done, type: end}
+"""
+
+
+def test_flush_says_when_messages_are_still_waiting(make_engine, http_receiver):
+    http_receiver.fail_first = 100  # every attempt gets a 500: retried, never delivered
+    engine = make_engine(channels={"channels": {"sms": {"type": "webhook", "url": http_receiver.url}},
+                                   "retry": {"max_attempts": 5, "base_ms": 60_000, "max_ms": 60_000}})
+    engine.apply(SMS_ONLY)
+    with Client(host=engine.host, port=engine.port) as client:
+        client.send([{"id": "p", "contact": "dan", "type": "$profile", "attrs": {"set": {"phone": "+39"}}},
+                     {"id": "s", "contact": "dan", "type": "sms_me", "attrs": {"code": 1}}])
+    with pytest.raises(TimeoutError, match="1 effects still undelivered"):
+        engine.call(engine.engine.flush(1.0))
+    assert engine.status()["totals"]["retrying"] == 1

@@ -2,7 +2,6 @@
 
 use crate::error::FrameError;
 use crate::event::Event;
-use crate::keys::seen_key;
 use crate::value::{decode_exact, Value};
 
 #[derive(Debug, Clone, Default)]
@@ -39,14 +38,6 @@ impl Batch {
     /// Sorted unique contact ids (utf-8 bytes): the state keys to read.
     pub fn state_keys(&self) -> Vec<Vec<u8>> {
         let mut k: Vec<Vec<u8>> = self.events.iter().map(|e| e.contact.as_bytes().to_vec()).collect();
-        k.sort_unstable();
-        k.dedup();
-        k
-    }
-
-    /// Sorted unique `contact \0 id`: the seen keys to look up.
-    pub fn seen_keys(&self) -> Vec<Vec<u8>> {
-        let mut k: Vec<Vec<u8>> = self.events.iter().map(|e| seen_key(&e.contact, &e.id)).collect();
         k.sort_unstable();
         k.dedup();
         k

@@ -9,15 +9,6 @@ pub fn seen_key(contact: &str, id: &str) -> Vec<u8> {
     k
 }
 
-/// `contact \0 seq(8 bytes BE)`: history and ledger keys.
-pub fn seq_key(contact: &str, seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(contact.len() + 9);
-    k.extend_from_slice(contact.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
 /// Shard of a contact: crc32 (IEEE) of its utf-8 bytes modulo `shards`.
 pub fn shard_of(contact: &str, shards: u32) -> u32 {
     crc32fast::hash(contact.as_bytes()) % shards.max(1)
@@ -30,7 +21,6 @@ mod tests {
     #[test]
     fn layouts() {
         assert_eq!(seen_key("c", "e1"), b"c\0e1".to_vec());
-        assert_eq!(seq_key("c", 2), b"c\0\0\0\0\0\0\0\0\x02".to_vec());
     }
 
     #[test]

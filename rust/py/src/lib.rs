@@ -199,10 +199,6 @@ impl Batch {
         PyList::new(py, self.inner.state_keys().iter().map(|k| PyBytes::new(py, k)))
     }
 
-    fn seen_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.inner.seen_keys().iter().map(|k| PyBytes::new(py, k)))
-    }
-
     fn __len__(&self) -> usize {
         self.inner.len()
     }
