@@ -38,6 +38,15 @@ class ShardActor:
     def apply(self, parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
         return self.store.apply(parts, now_ms)
 
+    def fire_due(self, now_ms: int, limit: int) -> int:
+        return self.store.fire_due(now_ms, limit)
+
+    def history(self, contact: str) -> list[dict[str, Any]]:
+        return self.store.history(contact)
+
+    def positions(self) -> list[tuple[str, int, str, int]]:
+        return self.store.positions()
+
     def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
         return self.store.outbox_due(limit, now_ms)
 

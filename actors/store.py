@@ -24,12 +24,15 @@ from cairn import _core
 # docs/architecture.md ("Shard storage").
 # `outbox` holds effects awaiting their first attempt; `retry` those waiting for
 # another, ordered by when; `dead` those that will not be sent.
-DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "meta")
+# `timers` holds the waits of program runs, keyed by due time (keys::timer_key).
+DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "meta")
 _ROWS = ("states", "seen", "history", "ledger", "outbox")
 _APPEND = frozenset({"history", "ledger", "outbox"})
 _ROW_DB = {"states": "state", "seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox"}
 
-_META_DEFINITIONS = b"definitions"
+# Every applied definitions document, under b"definitions/" + version (8 bytes BE):
+# contacts inside an older version of a program keep walking it after an apply.
+_META_DEFINITIONS = b"definitions/"
 _META_VERSION = b"version"
 #: The shard's next history sequence (8 bytes BE); history keys only grow.
 _META_HISTORY_SEQ = b"history_seq"
@@ -71,18 +74,21 @@ class ShardStore:
     # -- definitions ---------------------------------------------------------------
 
     def _load_catalog(self) -> _core.Catalog:
+        """Compile every stored version in order, so program versions carry over."""
+        catalog = _core.empty_catalog()
         with self.env.begin(db=self.dbs["meta"]) as txn:
-            doc = txn.get(_META_DEFINITIONS)
-            version = txn.get(_META_VERSION)
-        if doc is None:
-            return _core.empty_catalog()
-        return _core.Catalog.compile(doc, int(version))
+            for key, doc in _prefixed(txn.cursor(), _META_DEFINITIONS):
+                version = _SEQ.unpack(key[len(_META_DEFINITIONS):])[0]
+                catalog = _core.Catalog.compile(doc, version, catalog)
+        return catalog
 
     def install(self, doc: bytes, version: int) -> None:
         """Compile and persist a definitions document (msgpack of the parsed YAML)."""
-        catalog = _core.Catalog.compile(doc, version)
+        if version <= self.catalog.version:
+            return  # installed already (an engine restart repeats the last apply)
+        catalog = _core.Catalog.compile(doc, version, self.catalog)
         with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
-            txn.put(_META_DEFINITIONS, doc)
+            txn.put(_META_DEFINITIONS + _SEQ.pack(version), doc)
             txn.put(_META_VERSION, str(version).encode())
         self.catalog = catalog
 
@@ -93,8 +99,30 @@ class ShardStore:
 
         Returns ``(accepted, duplicates)`` per part, in order.
         """
+        return self._apply(_core.Batch(parts), now_ms)
+
+    def fire_due(self, now_ms: int, limit: int = 10_000) -> int:
+        """Fire up to ``limit`` timers due at ``now_ms``, through the batch path: the
+        runs they wake, their effects and the removal of the timers commit together,
+        so a timer fires once, even across a crash. Returns how many fired."""
+        with self.env.begin(db=self.dbs["timers"]) as txn:
+            keys = []
+            for key in txn.cursor().iternext(values=False):
+                if len(keys) >= limit or _SEQ.unpack_from(key)[0] > now_ms:
+                    break
+                keys.append(key)
+        if keys:
+            self._apply(_core.Batch.timers(keys), now_ms)
+        return len(keys)
+
+    def next_timer_ms(self) -> int | None:
+        """When the earliest timer is due (None: no timers)."""
+        with self.env.begin(db=self.dbs["timers"]) as txn:
+            cursor = txn.cursor()
+            return _SEQ.unpack_from(cursor.key())[0] if cursor.first() else None
+
+    def _apply(self, batch: _core.Batch, now_ms: int) -> list[tuple[int, int]]:
         t0 = time.perf_counter()
-        batch = _core.Batch(parts)
         txn = self.env.begin(write=True)
         try:
             states = txn.cursor(self.dbs["state"]).getmulti(batch.state_keys())
@@ -109,6 +137,13 @@ class ShardStore:
                 items = getattr(result, row)
                 if items:
                     self._put(txn, row, items)
+            if result.timers:
+                txn.cursor(self.dbs["timers"]).putmulti([(k, b"") for k in result.timers])
+            if result.timer_deletes:
+                timers = txn.cursor(self.dbs["timers"])
+                for key in result.timer_deletes:
+                    if timers.set_key(key):
+                        timers.delete()
             txn.put(_META_HISTORY_SEQ, _SEQ.pack(result.next_seq), db=self.dbs["meta"])
             t3 = time.perf_counter()
         except BaseException:
@@ -215,6 +250,28 @@ class ShardStore:
             ledger = [_unpack(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
             return {"contact": contact, "state": state, "history": history, "ledger": ledger}
 
+    def history(self, contact: str) -> list[dict[str, Any]]:
+        """Every stored history row of ``contact``, oldest first (explain)."""
+        key = contact.encode()
+        with self.env.begin() as txn:
+            raw = txn.get(key, db=self.dbs["state"])
+            if raw is None:
+                return []
+            state = _unpack(raw)
+            seqs = sorted([_SEQ.pack(seq) for _, seq in state.get("recent", [])]
+                          + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), key + b"\x00")])
+            return [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
+
+    def positions(self) -> list[tuple[str, int, str, int]]:
+        """(program, version, node, contacts waiting there) over the shard's states."""
+        counts: dict[tuple[str, int, str], int] = {}
+        with self.env.begin(db=self.dbs["state"]) as txn:
+            for raw in txn.cursor().iternext(keys=False):
+                for run in _unpack(raw).get("runs", ()):
+                    key = (run["program"], run["version"], run["node"])
+                    counts[key] = counts.get(key, 0) + 1
+        return [(p, v, n, c) for (p, v, n), c in sorted(counts.items())]
+
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """The dead-letter list, oldest first."""
         with self.env.begin(db=self.dbs["dead"]) as txn:
@@ -237,6 +294,7 @@ class ShardStore:
             "outbox": counts["outbox"] + counts["retry"],
             "retrying": counts["retry"],
             "dead_letters": counts["dead"],
+            "timers": counts["timers"],
             "definitions_version": self.catalog.version,
             "timing": {k: round(v, 3) for k, v in self.timing.items()},
         }

@@ -17,6 +17,7 @@ DEFS = """\
 profile_fields: {email: text, first_name: text}
 programs:
   - name: big_spender_thanks
+    transactional: true   # a receipt-like thank-you: no marketing opt-in needed (J-9)
     trigger: {event: purchase}
     nodes:
       - id: big

@@ -12,7 +12,7 @@ from cairn.definitions import DefinitionsInvalid
 from cairn.render import collect_runs
 
 DEFS = """
-profile_fields: {email: text, phone: text, first_name: text, tag: text, gender: text}
+profile_fields: {email: text, email_opt_in: bool, phone: text, first_name: text, tag: text, gender: text}
 interaction_types:
   - {name: store_visit, channel: store, source: api, attributes: {store_code: text}}
 programs:
@@ -71,7 +71,8 @@ def test_program_branches_on_event_and_profile_and_sends(engine):
     with Client(host=engine.host, port=engine.port) as client:
         result = client.send([
             profile(1, "ann", first_name="Ann", tag="top spender", gender="female", phone="+39333", email="a@x.it"),
-            profile(2, "bob", first_name="Bob", tag="top spender", gender="male", email="bob@x.it"),
+            profile(2, "bob", first_name="Bob", tag="top spender", gender="male", email="bob@x.it",
+                    email_opt_in=True),
             profile(3, "cy", first_name="Cy"),  # no address at all
             purchase(1, "ann", 240.0),
             purchase(2, "bob", 240.0),

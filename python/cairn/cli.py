@@ -57,10 +57,16 @@ def main() -> None:
               help="fsync each batch commit (power-loss safe) or rely on the OS (process-crash safe).")
 @click.option("--batch-events", default=4000, show_default=True, help="Events per shard call at most.")
 @click.option("--linger-ms", default=2.0, show_default=True, help="Longest wait to fill a shard batch.")
+@click.option("--clock", "clock_kind", type=click.Choice(["wall", "manual"]), default="wall", show_default=True,
+              help="manual: time moves only with `cairn clock advance` (try a 3-day wait in a second).")
+@click.option("--clock-start", default=None,
+              help="Manual clock start, ISO 8601 (e.g. 2026-11-23T09:00:00Z) [default: now].")
 def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str | None,
-          channels_file: Path | None, fsync: bool, batch_events: int, linger_ms: float) -> None:
+          channels_file: Path | None, fsync: bool, batch_events: int, linger_ms: float,
+          clock_kind: str, clock_start: str | None) -> None:
     """Run an engine until SIGINT or SIGTERM."""
     from cairn.channels import ConfigError, load_channel_config
+    from cairn.clock import ManualClock, wall_clock
     from cairn.engine import Engine, EngineConfig
     from cairn.layout import LayoutError
 
@@ -69,8 +75,12 @@ def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str |
         load_channel_config(channels)  # refuse a bad file before starting anything
     except (yaml.YAMLError, ConfigError) as exc:
         raise click.ClickException(f"{channels_file}: {exc}") from None
+    if clock_start is not None and clock_kind != "manual":
+        raise click.ClickException("--clock-start needs --clock manual")
+    clock = ManualClock(_iso_ms(clock_start) if clock_start else None) if clock_kind == "manual" else wall_clock
     config = EngineConfig(data_dir=data_dir, shards=shards, host=host, port=port, token=token,
-                          channels=channels, fsync=fsync, batch_events=batch_events, linger_ms=linger_ms)
+                          channels=channels, fsync=fsync, batch_events=batch_events, linger_ms=linger_ms,
+                          clock=clock)
 
     async def run() -> None:
         engine = Engine(config)
@@ -91,6 +101,70 @@ def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str |
         asyncio.run(run())
     except LayoutError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _iso_ms(text: str) -> int:
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.ClickException(f"{text!r} is not an ISO 8601 date-time, e.g. 2026-11-23T09:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+@main.group()
+def clock() -> None:
+    """Move a manual clock (an engine started with --clock manual)."""
+
+
+@clock.command()
+@click.argument("duration")
+@_connection_options
+def advance(duration: str, host: str, port: int, token: str | None) -> None:
+    """Advance the engine's clock by DURATION (90s, 30m, 12h, 3d, 1d12h) and fire what
+    became due."""
+    from cairn.client import CairnServerError
+
+    with _client(host, port, token) as client:
+        try:
+            reply = client.request("clock", advance=duration)
+        except CairnServerError as exc:
+            raise click.ClickException(exc.message) from None
+    render.clock(console, reply)
+
+
+@main.command()
+@click.argument("contact_id")
+@click.argument("program", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def explain(contact_id: str, program: str | None, as_json: bool, host: str, port: int, token: str | None) -> None:
+    """Show CONTACT_ID's path through its programs (or PROGRAM), with every reason."""
+    with _client(host, port, token) as client:
+        reply = client.request("explain", contact=contact_id, program=program)
+    if as_json:
+        click.echo(json.dumps(reply["runs"], indent=2, default=str))
+    elif not reply["runs"]:
+        raise click.ClickException(f"no program runs recorded for {contact_id!r}"
+                                   + (f" in {program!r}" if program else ""))
+    else:
+        console.print(render.explain_tree(contact_id, reply["runs"]))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def programs(as_json: bool, host: str, port: int, token: str | None) -> None:
+    """Program versions and how many contacts wait at each node."""
+    with _client(host, port, token) as client:
+        reply = client.request("programs")
+    if as_json:
+        click.echo(json.dumps(reply["programs"], indent=2, default=str))
+    else:
+        render.programs(console, reply["programs"])
 
 
 @main.command()

@@ -60,9 +60,11 @@ class DefinitionsInvalid(Exception):
         super().__init__(f"{name}: {len(problems)} problem(s), nothing was applied:\n{lines}")
 
 
-def parse(text: str, name: str, version: int = 1) -> tuple[bytes, _core.Catalog]:
+def parse(text: str, name: str, version: int = 1,
+          previous: _core.Catalog | None = None) -> tuple[bytes, _core.Catalog]:
     """Parse and check definitions text; return the msgpack document for the core
-    and its catalog compiled at ``version``."""
+    and its catalog compiled at ``version`` (after ``previous``, whose unchanged
+    programs keep their versions)."""
     try:
         doc = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -77,7 +79,7 @@ def parse(text: str, name: str, version: int = 1) -> tuple[bytes, _core.Catalog]
     packed = msgpack.packb(doc, default=_yaml_scalar, use_bin_type=True)
     catalog = None
     try:
-        catalog = _core.Catalog.compile(packed, version)
+        catalog = _core.Catalog.compile(packed, version, previous)
     except _core.DefinitionError as exc:
         problems.extend(Problem(path, message) for path, message in exc.errors)
     if problems or catalog is None:
@@ -101,10 +103,12 @@ def _template_problems(doc: dict[str, Any]) -> Iterator[Problem]:
         if not isinstance(nodes, list):
             continue
         for j, node in enumerate(nodes):
-            send = node.get("send") if isinstance(node, dict) else None
-            if not isinstance(send, dict):
+            if not isinstance(node, dict):
                 continue
-            for key in _MESSAGE_FIELDS:
-                source = send.get(key)
+            send, hook = node.get("send"), node.get("webhook")
+            templates = [(f"send.{k}", send.get(k)) for k in _MESSAGE_FIELDS] if isinstance(send, dict) else []
+            if isinstance(hook, dict):
+                templates.append(("webhook.body", hook.get("body")))
+            for key, source in templates:
                 if isinstance(source, str) and (err := check_template(source)):
-                    yield Problem(f"programs[{i}].nodes[{j}].send.{key}", f"template error: {err}")
+                    yield Problem(f"programs[{i}].nodes[{j}].{key}", f"template error: {err}")

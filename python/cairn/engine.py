@@ -18,10 +18,14 @@ import ray
 from actors import shard_actor_class
 from cairn import _core, definitions
 from cairn.channels import Dispatcher, load_channel_config
-from cairn.clock import Clock, wall_clock
+from cairn import explain
+from cairn.clock import Clock, ManualClock, parse_duration_ms, wall_clock
 from cairn.gateway import AdminError, Gateway, GatewayConfig
 from cairn.lanes import ShardLane
 from cairn.layout import DataLayout, open_layout, write_atomic
+
+#: Timers fired per shard call; the pump calls again while a shard has more due.
+TIMER_BATCH = 5_000
 
 log = logging.getLogger("cairn.engine")
 
@@ -48,13 +52,8 @@ class EngineConfig:
     #: run the channel dispatcher (off for benchmarks that only measure ingest)
     dispatch: bool = True
     clock: Clock = field(default=wall_clock)
-
-
-def _run_dict(run: list[Any]) -> dict[str, Any]:
-    """A stored run ``[program, version, [[node, outcome, reason], ...]]`` as a dict."""
-    program, version, steps = run
-    return {"program": program, "version": version,
-            "steps": [{"node": n, "outcome": o, "reason": r} for n, o, r in steps]}
+    #: how often due timers are looked for (wall clock; a manual clock fires on advance)
+    timer_interval_s: float = 0.2
 
 
 class ActorOutbox:
@@ -84,6 +83,8 @@ class Engine:
         self.dispatcher: Dispatcher | None = None
         self._stop_dispatch = asyncio.Event()
         self._dispatch_task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._timer_lock = asyncio.Lock()
         self._apply_lock = asyncio.Lock()
         self._started_at = time.monotonic()
         self.address: tuple[str, int] = (config.host, config.port)
@@ -107,6 +108,7 @@ class Engine:
             self.dispatcher = Dispatcher([ActorOutbox(a) for a in self.actors], channels,
                                          self.layout.root, clock=cfg.clock)
             self._dispatch_task = asyncio.ensure_future(self.dispatcher.run(self._stop_dispatch))
+        self._timer_task = asyncio.ensure_future(self._pump_timers())
         self.server = await asyncio.start_server(self.gateway.handle, cfg.host, cfg.port)
         self.address = self.server.sockets[0].getsockname()[:2]
 
@@ -129,16 +131,17 @@ class Engine:
                          linger_ms=self.config.linger_ms)
 
     async def _restore_definitions(self) -> None:
-        """Reload the last applied definitions; repair shards a crash left behind."""
+        """Reload every applied definitions version; repair shards a crash left behind
+        (a shard installs the versions it misses, in order)."""
         assert self.layout is not None
-        if not self.layout.definitions.exists():
-            return
-        doc = self.layout.definitions.read_bytes()
-        version = int(self.layout.definitions_version.read_text())
-        self.catalog = _core.Catalog.compile(doc, version)
-        versions = await asyncio.gather(*(a.ready.remote() for a in self.actors))
-        stale = [a for a, v in zip(self.actors, versions) if v != version]
-        await asyncio.gather(*(a.install.remote(doc, version) for a in stale))
+        chain = self.layout.definitions_versions()
+        for version, doc in chain:
+            self.catalog = _core.Catalog.compile(doc, version, self.catalog)
+        installed = await asyncio.gather(*(a.ready.remote() for a in self.actors))
+        for actor, have in zip(self.actors, installed):
+            for version, doc in chain:
+                if version > have:
+                    await actor.install.remote(doc, version)
 
     async def stop(self) -> None:
         """Stop accepting, finish what was accepted, stop dispatching, close shards."""
@@ -151,6 +154,9 @@ class Engine:
             await lane.drain()
         if self.gateway is not None:
             await self.gateway.shutdown()
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            await asyncio.gather(self._timer_task, return_exceptions=True)
         self._stop_dispatch.set()
         if self._dispatch_task is not None:
             await self._dispatch_task
@@ -171,11 +177,11 @@ class Engine:
         assert self.layout is not None
         async with self._apply_lock:
             version = self.catalog.version + 1
-            doc, catalog = definitions.parse(text, name, version)
+            doc, catalog = definitions.parse(text, name, version, self.catalog)
             # Ray runs these after every batch already sent to each shard.
             await asyncio.gather(*(a.install.remote(doc, version) for a in self.actors))
-            write_atomic(self.layout.definitions, doc)
-            write_atomic(self.layout.definitions_version, str(version).encode())
+            self.layout.definitions_dir.mkdir(exist_ok=True)
+            write_atomic(self.layout.definitions_file(version), doc)
             self.catalog = catalog
         return {"version": version, "summary": catalog.summary()}
 
@@ -186,8 +192,51 @@ class Engine:
         if found is not None:
             found["shard"] = shard
             for row in found["history"]:
-                row["runs"] = [_run_dict(run) for run in row.get("runs", [])]
+                row["runs"] = [explain.run_dict(run) for run in row.get("runs", [])]
         return found
+
+    async def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
+        """The contact's path through each program (or through ``program``), run by
+        run, with the reason of every step; see ``cairn.explain``."""
+        shard = _core.shard_of(contact, len(self.actors))
+        rows = await self.actors[shard].history.remote(contact)
+        return explain.paths(rows, program)
+
+    # -- timers ----------------------------------------------------------------
+
+    async def fire_timers(self) -> int:
+        """Fire every timer due now on every shard; returns how many fired."""
+        async with self._timer_lock:
+            now = self.config.clock()
+
+            async def drain(actor: Any) -> int:
+                fired, total = TIMER_BATCH, 0
+                while fired == TIMER_BATCH:
+                    fired = await actor.fire_due.remote(now, TIMER_BATCH)
+                    total += fired
+                return total
+
+            return sum(await asyncio.gather(*(drain(a) for a in self.actors)))
+
+    async def _pump_timers(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.timer_interval_s)
+            try:
+                await self.fire_timers()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a shard restarting: the timers wait for the next round
+                log.exception("firing timers failed; retrying in %.1f s", self.config.timer_interval_s)
+
+    async def advance_clock(self, by_ms: int) -> dict[str, Any]:
+        """Move a manual clock forward, then fire what became due."""
+        clock = self.config.clock
+        if not isinstance(clock, ManualClock):
+            raise AdminError("invalid", "this engine runs on the wall clock; start it with --clock manual")
+        for lane in self.lanes:
+            await lane.drain()  # events sent before the advance happen before it
+        now = clock.advance(by_ms)
+        return {"now_ms": now, "fired": await self.fire_timers()}
 
     async def status(self) -> dict[str, Any]:
         """Shards, totals, throughput since start, outbox and dead letters."""
@@ -204,9 +253,27 @@ class Engine:
             "ingested_since_start": ingested,
             "shards": shards,
             "totals": {k: sum(s[k] for s in shards)
-                       for k in ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters")},
+                       for k in ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters",
+                                 "timers")},
+            "clock": {"kind": "manual" if isinstance(self.config.clock, ManualClock) else "wall",
+                      "now_ms": self.config.clock()},
             "channels": self.dispatcher.stats if self.dispatcher else {},
         }
+
+    async def programs(self) -> list[dict[str, Any]]:
+        """Every program version (current and retired) with how many contacts wait at
+        each of its nodes, across all shards."""
+        counted = await asyncio.gather(*(a.positions.remote() for a in self.actors))
+        total: dict[tuple[str, int, str], int] = {}
+        for shard in counted:
+            for program, version, node, n in shard:
+                total[(program, version, node)] = total.get((program, version, node), 0) + n
+        out = []
+        for p in self.catalog.summary()["program_versions"]:
+            nodes = [{"id": nid, "type": kind, "contacts": total.get((p["name"], p["version"], nid), 0)}
+                     for nid, kind in p["nodes"]]
+            out.append(p | {"nodes": nodes, "contacts": sum(n["contacts"] for n in nodes)})
+        return out
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = await asyncio.gather(*(a.dead_letters.remote(limit) for a in self.actors))
@@ -249,4 +316,19 @@ class Engine:
             return {"op": "status", **(await self.status())}
         if op == "dead_letters":
             return {"op": "dead_letters", "rows": await self.dead_letters(int(request.get("limit", 100)))}
-        raise AdminError("unknown_op", f"unknown op {op!r}; known: events, apply, contact, status, dead_letters")
+        if op == "explain":
+            contact = request.get("contact")
+            if not isinstance(contact, str) or not contact:
+                raise AdminError("invalid", "explain needs 'contact': the contact id")
+            return {"op": "explain", "runs": await self.explain(contact, request.get("program"))}
+        if op == "clock":
+            advance = request.get("advance", 0)
+            try:
+                by_ms = parse_duration_ms(advance) if isinstance(advance, str) else int(advance)
+            except (TypeError, ValueError) as exc:
+                raise AdminError("invalid", f"clock 'advance': {exc}") from None
+            return {"op": "clock", **(await self.advance_clock(by_ms))}
+        if op == "programs":
+            return {"op": "programs", "programs": await self.programs()}
+        raise AdminError("unknown_op", f"unknown op {op!r}; known: events, apply, contact, explain, "
+                                       f"programs, clock, status, dead_letters")

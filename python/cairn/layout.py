@@ -23,13 +23,20 @@ class DataLayout:
         return self.root / "shards" / f"{index:03d}"
 
     @property
-    def definitions(self) -> Path:
-        """The last applied definitions document (msgpack) and its version."""
-        return self.root / "definitions.msgpack"
+    def definitions_dir(self) -> Path:
+        """Every applied definitions document (msgpack), one file per version: contacts
+        inside an older version of a program keep walking it."""
+        return self.root / "definitions"
 
-    @property
-    def definitions_version(self) -> Path:
-        return self.root / "definitions.version"
+    def definitions_file(self, version: int) -> Path:
+        return self.definitions_dir / f"{version:08d}.msgpack"
+
+    def definitions_versions(self) -> list[tuple[int, bytes]]:
+        """(version, document) of every applied version, oldest first."""
+        if not self.definitions_dir.exists():
+            return []
+        files = sorted(self.definitions_dir.glob("*.msgpack"))
+        return [(int(f.stem), f.read_bytes()) for f in files]
 
 
 def open_layout(root: Path, shards: int | None) -> DataLayout:

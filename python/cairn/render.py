@@ -39,11 +39,6 @@ def collect_runs(found: dict[str, Any]) -> list[dict[str, Any]]:
             for row in found.get("history", []) for run in row.get("runs", [])]
 
 
-def program_positions(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each program's latest run among ``runs``: where the contact stands in it."""
-    return {run["program"]: run for run in runs}
-
-
 def runs_tree(label: str, runs: list[dict[str, Any]]) -> Tree:
     """A contact's program runs with the reason of every step."""
     tree = Tree(label)
@@ -54,6 +49,38 @@ def runs_tree(label: str, runs: list[dict[str, Any]]) -> Tree:
             branch.add(f"{step['node']} -> [cyan]{step['outcome']}[/cyan]"
                        + (f"  [dim]{step['reason']}[/dim]" if step.get("reason") else ""))
     return tree
+
+
+def explain_tree(contact_id: str, runs: list[dict[str, Any]]) -> Tree:
+    """``cairn explain``: each run of the contact, its trigger and every step's reason."""
+    tree = Tree(f"[bold]{contact_id}[/bold]: {len(runs)} program run(s)")
+    for run in runs:
+        t = run["trigger"]
+        label = (f"[bold]{run['program']}[/bold] v{run['version']} "
+                 + (f"run {run['run']}" if run["run"] else "[yellow]not entered[/yellow]")
+                 + f" on {t['event_type']} {t['event_id']} ({_when(t['ts'])}): {run['status']}")
+        branch = tree.add(label)
+        for step in run["steps"]:
+            via = "" if step["event_id"] == t["event_id"] else f" [dim](on {step['event_type']} {step['event_id']})[/dim]"
+            branch.add(f"{step['node']} -> [cyan]{step['outcome']}[/cyan]{via}"
+                       + (f"  [dim]{step['reason']}[/dim]" if step.get("reason") else ""))
+    return tree
+
+
+def programs(console: Console, items: list[dict[str, Any]]) -> None:
+    """``cairn programs``: versions, current or retired, and contacts per node."""
+    for p in items:
+        state = "current" if p["current"] else "retired"
+        table = Table("node", "type", "contacts waiting",
+                      title=f"{p['name']} v{p['version']} ({state}, trigger {p['trigger']}): "
+                            f"{p['contacts']} contacts inside", title_justify="left")
+        for n in p["nodes"]:
+            table.add_row(n["id"], n["type"], str(n["contacts"]))
+        console.print(table)
+
+
+def clock(console: Console, reply: dict[str, Any]) -> None:
+    console.print(f"clock now {_when(reply['now_ms'])} UTC; {reply['fired']} timer(s) fired")
 
 
 def contact(console: Console, found: dict[str, Any]) -> None:
@@ -68,11 +95,12 @@ def contact(console: Console, found: dict[str, Any]) -> None:
         loyalty.add_row(name, str(m.get("qualifying", 0)), str(m.get("non_qualifying", 0)), _when(m.get("joined_ms")))
     console.print(loyalty)
     runs = collect_runs(found)
-    positions = Table("program", "version", "at node", "since", "by event", title="program positions",
-                      title_justify="left")
-    for name, run in sorted(program_positions(runs).items()):
-        positions.add_row(name, f"v{run['version']}", run["steps"][-1]["node"] if run["steps"] else "-",
-                          _when(run["ts"]), run["event_id"])
+    positions = Table("program", "version", "run", "waiting at", "entered", "wakes", "trigger",
+                      title="program positions (runs waiting)", title_justify="left")
+    for run in state.get("runs", []):
+        positions.add_row(run["program"], f"v{run['version']}", str(run["id"]), run["node"],
+                          _when(run["entered_ms"]), _when(run["wake_ms"]),
+                          f"{run['trigger']['type']} {run['trigger']['id']}")
     console.print(positions)
     console.print(runs_tree("program runs of these events (newest last)", runs))
     events = Table("time", "type", "id", "attrs", title=f"last {len(found['history'])} events", title_justify="left")

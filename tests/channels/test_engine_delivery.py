@@ -32,7 +32,8 @@ programs:
 def _signup(contact: str, email: str, phone: str) -> list[dict[str, object]]:
     return [
         {"id": f"{contact}-p", "contact": contact, "type": "$profile",
-         "attrs": {"set": {"first_name": contact.title(), "email": email, "phone": phone}}},
+         "attrs": {"set": {"first_name": contact.title(), "email": email, "phone": phone,
+                           "email_opt_in": True}}},
         {"id": f"{contact}-s", "contact": contact, "type": "signup", "attrs": {"city": "Milano", "code": 4711}},
     ]
 

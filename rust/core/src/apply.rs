@@ -6,10 +6,11 @@ use crate::batch::Batch;
 use crate::definitions::Catalog;
 use crate::error::ApplyError;
 use crate::event::HistoryRow;
+use crate::journey::{self, Cause, Out, TIMER_EVENT};
 use crate::keys::seen_key;
 use crate::rows::{EventRows, Rows};
 use crate::state::State;
-use crate::{loyalty, program};
+use crate::{facts, loyalty};
 
 /// Everything one batch produces, ready for one LMDB write transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,6 +31,10 @@ pub struct BatchResult {
     /// (history seq of the causing event as 8 bytes BE + effect index as 4 bytes BE,
     /// effect): append-only, drained in creation order.
     pub outbox: Rows,
+    /// Timer keys (`keys::timer_key`) to write, sorted; values are empty.
+    pub timers: Vec<Vec<u8>>,
+    /// Timer keys to delete (fired, or their run left the wait), sorted.
+    pub timer_deletes: Vec<Vec<u8>>,
     /// (accepted, duplicates) per input part.
     pub parts: Vec<(usize, usize)>,
     pub accepted: usize,
@@ -122,6 +127,7 @@ where
     let mut part = (0usize, 0usize);
     let mut part_idx = 0;
     let mut runs = Vec::new();
+    let mut timers = FxHashMap::default();
 
     for (i, ev) in batch.events.iter().enumerate() {
         while part_idx < batch.part_ends.len() && i >= batch.part_ends[part_idx] {
@@ -137,34 +143,51 @@ where
         if duplicate {
             part.1 += 1;
             out.duplicates += 1;
+            if ev.kind == TIMER_EVENT {
+                // A fired timer's row goes even if its event was seen (it cannot be).
+                journey::drop_timer(ev, &mut timers);
+            }
             continue;
         }
         part.0 += 1;
         out.accepted += 1;
         *touched = true;
-        match ev.kind.as_str() {
-            "$profile" => state.apply_profile(ev.attrs()),
-            "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
-            _ => {}
-        }
         let seq = out.next_seq;
         out.next_seq += 1;
         runs.clear();
-        if let Some(idx) = cat.by_event.get(&ev.kind) {
-            let before = out.outbox.len();
-            for &pi in &idx.programs {
-                let p = &cat.programs[pi];
-                if program::triggers(p, ev, state) {
-                    let mut at = EventRows { rows: &mut out.outbox, seq, first: before };
-                    runs.push(program::run(cat, p, ev, state, now_ms, &mut at));
-                }
+        let before = out.outbox.len();
+        let cause = Cause { contact: &ev.contact, id: &ev.id, now_ms };
+        let mut o = Out { outbox: EventRows { rows: &mut out.outbox, seq, first: before }, timers: &mut timers };
+        if ev.kind == TIMER_EVENT {
+            journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);
+        } else {
+            match ev.kind.as_str() {
+                "$profile" => state.apply_profile(ev.attrs()),
+                "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
+                _ => {}
             }
-            out.effects += out.outbox.len() - before;
-            let first = out.ledger.len();
-            loyalty::apply_rules(cat, &idx.rules, ev, state, &mut EventRows { rows: &mut out.ledger, seq, first });
+            let idx = cat.by_event.get(&ev.kind);
+            // The event counts in its own history before anything decides on it.
+            if let Some(idx) = idx.filter(|i| !i.facts.is_empty()) {
+                facts::record(cat, &idx.facts, ev, &mut state.facts, &state.profile);
+            }
+            if !state.runs.is_empty() {
+                journey::on_event(cat, ev, state, &cause, &mut o, &mut runs);
+            }
+            if let Some(idx) = idx {
+                for &pi in &idx.programs {
+                    let p = &cat.programs[pi];
+                    if journey::triggers(p, ev, state) {
+                        runs.push(journey::enter(p, ev, seq, state, &cause, &mut o));
+                    }
+                }
+                let first = out.ledger.len();
+                loyalty::apply_rules(cat, &idx.rules, ev, state, &mut EventRows { rows: &mut out.ledger, seq, first });
+            }
+            state.events += 1;
+            state.last_ts = state.last_ts.max(ev.ts);
         }
-        state.events += 1;
-        state.last_ts = state.last_ts.max(ev.ts);
+        out.effects += out.outbox.len() - before;
         out.history.push(&[&seq.to_be_bytes()], &HistoryRow::new(ev, seq, &runs));
         if let Some((old_id, old_seq)) = state.remember(&ev.id, seq) {
             let key = seen_key(&ev.contact, &old_id);
@@ -177,6 +200,11 @@ where
         part = (0, 0);
         part_idx += 1;
     }
+    let (mut puts, mut deletes): (Vec<_>, Vec<_>) = timers.into_iter().partition(|(_, put)| *put);
+    puts.sort_unstable();
+    deletes.sort_unstable();
+    out.timers = puts.into_iter().map(|(k, _)| k).collect();
+    out.timer_deletes = deletes.into_iter().map(|(k, _)| k).collect();
     let mut states: Vec<(&str, State)> = live.into_iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (c, s)).collect();
     states.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.states = Rows::with_capacity(states.len(), states.len() * 256);

@@ -27,6 +27,19 @@ impl Batch {
         Ok(b)
     }
 
+    /// A batch of the `$timer` events that due timer keys (`keys::timer_key`) come
+    /// back as; keys that are not timer keys are an error.
+    pub fn timers<K: AsRef<[u8]>>(keys: &[K]) -> Result<Batch, FrameError> {
+        let mut events = Vec::with_capacity(keys.len());
+        for k in keys {
+            let (wake, contact, run) = crate::keys::parse_timer_key(k.as_ref())
+                .ok_or_else(|| FrameError::invalid(format!("{:?} is not a timer key", k.as_ref()), None))?;
+            events.push(crate::journey::timer_event(wake, contact, run));
+        }
+        let n = events.len();
+        Ok(Batch { events, part_ends: vec![n] })
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }

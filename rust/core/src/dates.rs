@@ -132,6 +132,24 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     Some(n * unit_ms)
 }
 
+/// A duration in ms as written in definitions: the largest unit that divides it.
+pub fn format_duration(ms: i64) -> String {
+    for (unit, size) in [("d", MS_PER_DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms != 0 && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// ms since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (ms dropped).
+pub fn format_iso(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => ms.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +182,13 @@ mod tests {
         for s in ["", "d", "7", "7w", "-1d", "0d", "1.5h"] {
             assert_eq!(parse_duration(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_duration(3 * MS_PER_DAY), "3d");
+        assert_eq!(format_duration(90_000), "90s");
+        assert_eq!(format_iso(1_795_392_000_000 + 36_000_000), "2026-11-23T10:00:00Z");
     }
 
     #[test]

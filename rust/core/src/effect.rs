@@ -9,7 +9,7 @@ use crate::definitions::ProfileNeeds;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Event;
-use crate::state::Membership;
+use crate::state::{Membership, Trigger};
 use crate::value::Value;
 
 #[derive(Serialize)]
@@ -84,18 +84,44 @@ impl Serialize for ProfileView<'_> {
     }
 }
 
+/// An ads audience change: the ads channel syncs these in batches.
+#[derive(Serialize)]
+pub struct AudienceChange<'a> {
+    pub name: &'a str,
+    /// "add" | "remove"
+    pub op: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct WebhookCall<'a> {
+    pub url: &'a str,
+    /// Body template (None: the JSON of the context).
+    pub body: Option<&'a str>,
+}
+
+/// One outbox row: something to deliver, with everything its templates may use.
 #[derive(Serialize)]
 pub struct Effect<'a> {
     pub id: &'a str,
+    /// "message" | "audience" | "webhook"
+    pub kind: &'static str,
     pub contact: &'a str,
+    /// A J-7 channel, or "webhook".
     pub channel: &'static str,
     pub to: &'a str,
     pub program: &'a str,
     pub version: u64,
+    pub run: u64,
     pub node: &'a str,
+    /// The run's trigger event.
     pub event_id: &'a str,
     pub created_ms: i64,
-    pub message: Message<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<AudienceChange<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookCall<'a>>,
     pub context: Context<'a>,
 }
 
@@ -115,6 +141,10 @@ pub fn effect_hash(contact: &str, event_id: &str, program: &str, version: u64, n
 
 pub fn event_ctx(ev: &Event) -> EventCtx<'_> {
     EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: &ev.attrs }
+}
+
+pub fn trigger_ctx(t: &Trigger) -> EventCtx<'_> {
+    EventCtx { id: &t.id, kind: &t.kind, ts: t.ts, source: &t.source, attrs: &t.attrs }
 }
 
 /// The 16 lowercase hex digits of `hash`: the effect id.

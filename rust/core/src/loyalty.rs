@@ -52,7 +52,7 @@ fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state
         return;
     }
     if let Some(when) = &rule.when {
-        let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
+        let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts, facts: &state.facts };
         if !when.eval(&ctx, None) {
             return;
         }
@@ -62,7 +62,7 @@ fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state
     reason.push_str(&rule.name);
     reason.push_str(": ");
     if let Some(when) = &rule.when {
-        let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts };
+        let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts, facts: &state.facts };
         let mut trace = String::new();
         when.eval(&ctx, Some(&mut trace));
         reason.push_str(&trace);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
+use crate::facts::Facts;
 use crate::value::{decode_exact, encode, Value};
 
 /// Version of the state encoding.
@@ -18,20 +19,62 @@ pub const RECENT_IDS: usize = 16;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step<'a> {
     pub node: &'a str,
-    /// "yes" | "no" | "sent" | "skipped" | "end"
+    /// What happened at the node: "yes", "no", "branch", "else", "wait", "passed",
+    /// "woke", "waiting", "occurred", "not_occurred", "control", "sent", "skipped",
+    /// "updated", "end", "goal", "not_entered", "gone" (docs/definitions.md).
     pub outcome: &'static str,
     pub reason: String,
 }
 
-/// One program run: why the contact went where it went (explain). Stored in the
-/// history row of the event that caused it, so the state stays small.
-/// Encoded as the array `[program, version, [step, ...]]`: one of these per program
-/// run per event, so keys would double its size.
+/// What one event did to one program run: why the contact went where it went
+/// (explain). Stored in the history row of the event that caused it, so the state
+/// stays small; a run that waits continues in the rows of later events, under the
+/// same run id. Encoded as the array `[program, version, run, [step, ...]]`: one of
+/// these per run per event, so keys would double its size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord<'a> {
     pub program: &'a str,
     pub version: u64,
+    /// The contact's run id (0: the contact did not enter).
+    pub run: u64,
     pub steps: Vec<Step<'a>>,
+}
+
+/// The event that started a run, kept while the run waits: later decisions and
+/// messages still read the trigger's attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ts: i64,
+    pub seq: u64,
+    pub attrs: Value,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// A contact inside a program, stopped at a Wait or Wait-and-check node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: u64,
+    pub program: String,
+    /// The program version the contact entered with; kept until it leaves.
+    pub version: u64,
+    /// Id of the node the run waits at.
+    pub node: String,
+    pub entered_ms: i64,
+    /// When its timer fires.
+    pub wake_ms: i64,
+    pub trigger: Trigger,
+}
+
+/// What entry rules and conversion counts need to remember of a program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journey {
+    pub entries: u64,
+    pub last_entry_ms: i64,
+    pub conversions: u64,
 }
 
 impl Serialize for Step<'_> {
@@ -42,7 +85,7 @@ impl Serialize for Step<'_> {
 
 impl Serialize for RunRecord<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (self.program, self.version, &self.steps).serialize(s)
+        (self.program, self.version, self.run, &self.steps).serialize(s)
     }
 }
 
@@ -80,6 +123,22 @@ pub struct State {
     /// `recent` is new without looking there.
     #[serde(default)]
     pub spilled: u64,
+    /// Runs waiting in programs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<Run>,
+    /// Last run id given out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_run: u64,
+    /// Per program: entries and conversions, for programs with entry rules or a goal.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub journeys: BTreeMap<String, Journey>,
+    /// Counted histories (definitions::facts).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: Facts,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn one() -> u64 {
@@ -97,6 +156,10 @@ impl Default for State {
             loyalty: BTreeMap::new(),
             recent: Vec::new(),
             spilled: 0,
+            runs: Vec::new(),
+            last_run: 0,
+            journeys: BTreeMap::new(),
+            facts: Facts::new(),
         }
     }
 }
@@ -117,6 +180,11 @@ impl State {
         } else {
             None
         }
+    }
+
+    /// The contact's time zone (profile field `time_zone`), when valid.
+    pub fn time_zone(&self) -> Option<crate::definitions::when::Zone> {
+        self.profile.get("time_zone").and_then(Value::as_str).and_then(crate::definitions::when::Zone::parse)
     }
 
     pub fn decode(contact: &str, bytes: &[u8]) -> Result<State, StateError> {

@@ -124,6 +124,9 @@ pub fn validate(cat: &Catalog, ev: Value, now_ms: i64) -> Result<Event, Reject> 
         Some(Value::Str(s)) => Some(s),
         Some(v) => return Err(invalid(format!("key 'source' must be a string, got {}", v.type_name()))),
     };
+    if kind.starts_with('$') && kind != "$profile" {
+        return Err(invalid(format!("event type '{kind}' is reserved: the only type starting with '$' a producer may send is $profile")));
+    }
     if kind == "$profile" {
         check_profile(cat, &attrs)?;
     } else if let Some(it) = cat.interaction_type(&kind) {

@@ -145,7 +145,7 @@ fn runs_of(r: &cairn_core::apply::BatchResult, n: usize) -> Vec<Value> {
     }
 }
 
-/// A run is encoded as `[program, version, steps]`, a step as `[node, outcome, reason]`.
+/// A run is encoded as `[program, version, run id, steps]`, a step as `[node, outcome, reason]`.
 fn field(v: &Value, i: usize) -> &Value {
     match v {
         Value::Array(items) => &items[i],
@@ -154,7 +154,7 @@ fn field(v: &Value, i: usize) -> &Value {
 }
 
 fn steps(run: &Value) -> Vec<Value> {
-    match field(run, 2) {
+    match field(run, 3) {
         Value::Array(s) => s.clone(),
         other => panic!("run without steps: {other:?}"),
     }
@@ -178,7 +178,7 @@ fn program_walk_sends_and_explains() {
     let cat = catalog();
     let r = run(
         &cat,
-        vec![profile("p1", "c1", vec![("tag", s("vip")), ("email", s("a@b.c"))]), purchase("e1", "c1", "MI", 120)],
+        vec![profile("p1", "c1", vec![("tag", s("vip")), ("email", s("a@b.c")), ("email_opt_in", Value::Bool(true))]), purchase("e1", "c1", "MI", 120)],
         &[],
     );
     assert_eq!((r.accepted, r.duplicates, r.effects), (2, 0, 1));

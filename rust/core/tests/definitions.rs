@@ -156,8 +156,8 @@ fn graph_checks() {
     assert!(e[0].1.contains("already used"), "{e:?}");
     let e = errors(&doc_with_program(vec![]));
     assert!(e[0].1.contains("at least one node"));
-    let e = errors(&doc_with_program(vec![map(vec![("id", s("a")), ("type", s("wait"))])]));
-    assert!(e[0].1.contains("unknown node type 'wait'"));
+    let e = errors(&doc_with_program(vec![map(vec![("id", s("a")), ("type", s("sleep"))])]));
+    assert!(e[0].1.contains("unknown node type 'sleep'; node types: decision, splitter, wait"), "{e:?}");
     let e = errors(&doc_with_program(vec![map(vec![("id", s("a")), ("type", s("end")), ("next", s("a"))])]));
     assert!(e[0].1.contains("not allowed on a end node"), "{e:?}");
 }

@@ -4,7 +4,8 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use cairn_core::definitions::condition::{compile, Scope};
+use cairn_core::definitions::condition::{compile, Scope, NO_FACTS};
+use cairn_core::definitions::facts::FactTable;
 use cairn_core::definitions::model::CondDoc;
 use cairn_core::definitions::Ctx;
 use cairn_core::value::decode_exact;
@@ -21,11 +22,11 @@ fn check(op: &str, value: Option<Value>, attr: Option<Value>) -> (bool, String) 
     let doc: CondDoc = decode_exact(&bytes(&map(e))).unwrap();
     let profile = HashMap::new();
     let mut errs = Vec::new();
-    let c = compile(&doc, "c", &Scope { event: "t", attrs: None, profile: &profile }, &mut errs).expect("compiles");
+    let c = compile(&doc, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[] }, &mut errs).expect("compiles");
     let attrs: Vec<(String, Value)> = attr.into_iter().map(|v| ("x".to_owned(), v)).collect();
     let p = BTreeMap::new();
     let mut trace = String::new();
-    let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 10 * DAY }, Some(&mut trace));
+    let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 10 * DAY, facts: &NO_FACTS }, Some(&mut trace));
     (r, trace)
 }
 
@@ -106,9 +107,9 @@ fn groups() {
     let p = BTreeMap::new();
     let eval = |d: CondDoc| {
         let mut errs = Vec::new();
-        let c = compile(&d, "c", &Scope { event: "t", attrs: None, profile: &profile }, &mut errs).unwrap();
+        let c = compile(&d, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[] }, &mut errs).unwrap();
         let mut tr = String::new();
-        let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 0 }, Some(&mut tr));
+        let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 0, facts: &NO_FACTS }, Some(&mut tr));
         (r, tr)
     };
     assert!(eval(doc(map(vec![("all", list(vec![leaf("gt", 1), leaf("lt", 9)]))]))).0);

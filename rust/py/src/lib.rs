@@ -66,10 +66,13 @@ struct Catalog {
 #[pymethods]
 impl Catalog {
     /// Compile a msgpack-encoded definitions mapping.
+    /// With `previous`, programs whose definition did not change keep their version and
+    /// earlier versions stay for the contacts inside them.
     #[staticmethod]
-    #[pyo3(signature = (doc, version = 1))]
-    fn compile(py: Python<'_>, doc: PyBackedBytes, version: u64) -> PyResult<Catalog> {
-        match py.detach(|| core::compile(&doc, version)) {
+    #[pyo3(signature = (doc, version = 1, previous = None))]
+    fn compile(py: Python<'_>, doc: PyBackedBytes, version: u64, previous: Option<&Bound<'_, Catalog>>) -> PyResult<Catalog> {
+        let prev = previous.map(|p| p.get().inner.clone());
+        match py.detach(|| core::definitions::compile_next(&doc, version, prev.as_deref())) {
             Ok(c) => Ok(Catalog { inner: Arc::new(c) }),
             Err(e) => Err(definition_error(py, e)),
         }
@@ -89,6 +92,19 @@ impl Catalog {
         d.set_item("interaction_types", types)?;
         let programs: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
         d.set_item("programs", programs)?;
+        let versions = PyList::empty(py);
+        for p in c.programs.iter().chain(&c.retired) {
+            let pd = PyDict::new(py);
+            pd.set_item("name", &p.name)?;
+            pd.set_item("version", p.version)?;
+            pd.set_item("current", c.programs.iter().any(|q| std::ptr::eq(q, p)))?;
+            pd.set_item("trigger", &p.event)?;
+            pd.set_item("nodes", p.nodes.iter().map(|n| (n.id.as_str(), n.kind.type_name())).collect::<Vec<_>>())?;
+            versions.append(pd)?;
+        }
+        d.set_item("program_versions", versions)?;
+        let segments: Vec<&str> = c.segments.iter().map(|s| s.name.as_str()).collect();
+        d.set_item("segments", segments)?;
         let loyalty = PyList::empty(py);
         for l in &c.loyalty {
             let ld = PyDict::new(py);
@@ -163,6 +179,8 @@ impl Catalog {
             history: rows(py, &r.history)?,
             ledger: rows(py, &r.ledger)?,
             outbox: rows(py, &r.outbox)?,
+            timers: PyList::new(py, r.timers.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
+            timer_deletes: PyList::new(py, r.timer_deletes.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
             parts: PyList::new(py, r.parts)?.unbind(),
             next_seq: r.next_seq,
             accepted: r.accepted,
@@ -193,6 +211,12 @@ impl Batch {
     #[new]
     fn new(py: Python<'_>, parts: Vec<PyBackedBytes>) -> PyResult<Batch> {
         py.detach(|| core::Batch::decode(&parts)).map(|inner| Batch { inner }).map_err(|e| frame_error(py, e))
+    }
+
+    /// The `$timer` events of due timer keys, as one batch part.
+    #[staticmethod]
+    fn timers(py: Python<'_>, keys: Vec<PyBackedBytes>) -> PyResult<Batch> {
+        py.detach(|| core::Batch::timers(&keys)).map(|inner| Batch { inner }).map_err(|e| frame_error(py, e))
     }
 
     fn state_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -250,6 +274,12 @@ struct BatchResult {
     ledger: Py<PyList>,
     #[pyo3(get)]
     outbox: Py<PyList>,
+    /// Timer keys to put (values empty), sorted.
+    #[pyo3(get)]
+    timers: Py<PyList>,
+    /// Timer keys to delete, sorted.
+    #[pyo3(get)]
+    timer_deletes: Py<PyList>,
     #[pyo3(get)]
     parts: Py<PyList>,
     #[pyo3(get)]

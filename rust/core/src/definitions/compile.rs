@@ -4,26 +4,67 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::condition::{self, Cond, Scope};
-use super::model::{CondDoc, Doc, LoyaltyDoc, NodeDoc, ProgramDoc};
-use super::types::{channel_names, AttrType, Channel, BUILTIN_TYPES, SOURCES};
+use super::facts::FactTable;
+use super::model::{CondDoc, Doc, LoyaltyDoc};
+use super::programs::build_program;
+use super::types::{AttrType, BUILTIN_TYPES, SOURCES};
 use super::*;
 use crate::error::DefinitionError;
 use crate::value::Value;
 
-type Errs = Vec<(String, String)>;
+pub(crate) type Errs = Vec<(String, String)>;
+
+/// What compiling needs besides the document: the catalog built so far and the
+/// histories conditions count.
+pub(crate) struct Cx<'a> {
+    pub cat: &'a Catalog,
+    pub facts: &'a FactTable,
+}
 
 const MAX_NAME: usize = 128;
 
 /// Compile the msgpack-encoded document `doc` as catalog `version`.
 pub fn compile(doc: &[u8], version: u64) -> Result<Catalog, DefinitionError> {
+    compile_next(doc, version, None)
+}
+
+/// Compile `doc` as the version that follows `previous`: a program whose definition
+/// did not change keeps its version, a changed one gets `version`, and the earlier
+/// versions of changed or removed programs stay (retired) for contacts inside them.
+pub fn compile_next(doc: &[u8], version: u64, previous: Option<&Catalog>) -> Result<Catalog, DefinitionError> {
     let parsed = parse(doc)?;
+    let sources = program_sources(doc);
     let mut errs = Errs::new();
-    let cat = build(parsed, version, &mut errs);
-    if errs.is_empty() {
-        Ok(cat)
-    } else {
-        Err(DefinitionError { errors: errs })
+    let mut cat = build(parsed, &sources, version, &mut errs);
+    if !errs.is_empty() {
+        return Err(DefinitionError { errors: errs });
     }
+    if let Some(prev) = previous {
+        carry_versions(&mut cat, prev);
+    }
+    Ok(cat)
+}
+
+/// Each program's definition as written (msgpack), in document order.
+fn program_sources(doc: &[u8]) -> Vec<Vec<u8>> {
+    match crate::value::decode_exact::<Value>(doc) {
+        Ok(v) => match v.get("programs") {
+            Some(Value::Array(items)) => items.iter().map(crate::value::encode).collect(),
+            _ => Vec::new(),
+        },
+        Err(_) => Vec::new(),
+    }
+}
+
+fn carry_versions(cat: &mut Catalog, prev: &Catalog) {
+    for p in &mut cat.programs {
+        if let Some(old) = prev.programs.iter().find(|o| o.name == p.name && o.source == p.source) {
+            p.version = old.version;
+        }
+    }
+    let current: Vec<(String, u64)> = cat.programs.iter().map(|p| (p.name.clone(), p.version)).collect();
+    let is_current = |p: &Program| current.iter().any(|(n, v)| *n == p.name && *v == p.version);
+    cat.retired = prev.programs.iter().chain(&prev.retired).filter(|p| !is_current(p)).cloned().collect();
 }
 
 fn parse(doc: &[u8]) -> Result<Doc, DefinitionError> {
@@ -54,7 +95,7 @@ fn check_name(name: &str, path: String, what: &str, errs: &mut Errs) {
     }
 }
 
-fn build(doc: Doc, version: u64, errs: &mut Errs) -> Catalog {
+fn build(doc: Doc, sources: &[Vec<u8>], version: u64, errs: &mut Errs) -> Catalog {
     let mut cat = Catalog { version, strict_types: doc.strict_types.unwrap_or(false), ..Catalog::default() };
 
     for (name, ty) in doc.profile_fields.iter().flatten() {
@@ -120,6 +161,20 @@ fn build(doc: Doc, version: u64, errs: &mut Errs) -> Catalog {
         });
     }
 
+    let facts = FactTable::default();
+    let mut names = HashMap::new();
+    for (i, sd) in doc.segments.iter().flatten().enumerate() {
+        let path = format!("segments[{i}]");
+        check_name(&sd.name, format!("{path}.name"), "name", errs);
+        if let Some(prev) = names.insert(sd.name.to_lowercase(), i) {
+            errs.push((format!("{path}.name"), format!("segment '{}' is already defined (segments[{prev}]); names are case-insensitive", sd.name)));
+        }
+        let when = cond(&Cx { cat: &cat, facts: &facts }, Some(&sd.when), None, format!("{path}.when"), errs);
+        if let Some(when) = when {
+            cat.segments.push(Segment { name: sd.name.clone(), description: sd.description.clone(), when });
+        }
+    }
+
     let mut names = HashMap::new();
     for (i, p) in doc.programs.iter().flatten().enumerate() {
         let path = format!("programs[{i}]");
@@ -130,7 +185,8 @@ fn build(doc: Doc, version: u64, errs: &mut Errs) -> Catalog {
                 format!("program '{}' is already defined (programs[{prev}]); names are case-insensitive", p.name),
             ));
         }
-        if let Some(prog) = build_program(&cat, p, &path, errs) {
+        let source = sources.get(i).cloned().unwrap_or_default();
+        if let Some(prog) = build_program(&Cx { cat: &cat, facts: &facts }, p, source, version, &path, errs) {
             cat.programs.push(prog);
         }
     }
@@ -145,11 +201,12 @@ fn build(doc: Doc, version: u64, errs: &mut Errs) -> Catalog {
                 format!("loyalty program '{}' is already defined (loyalty[{prev}]); names are case-insensitive", l.name),
             ));
         }
-        if let Some(lp) = build_loyalty(&cat, l, &path, errs) {
+        if let Some(lp) = build_loyalty(&Cx { cat: &cat, facts: &facts }, l, &path, errs) {
             cat.loyalty.push(lp);
         }
     }
 
+    cat.facts = facts.into_vec();
     if errs.is_empty() {
         index(&mut cat);
     }
@@ -165,10 +222,14 @@ fn index(cat: &mut Catalog) {
             cat.by_event.entry(r.event.clone()).or_default().rules.push((li, ri));
         }
     }
+    for (fi, f) in cat.facts.iter().enumerate() {
+        cat.by_event.entry(f.event.clone()).or_default().facts.push(fi);
+    }
 }
 
 /// Check and lowercase an event type referenced by a trigger or a rule.
-fn event_ref(cat: &Catalog, event: &str, path: String, errs: &mut Errs) -> String {
+pub(crate) fn event_ref(cx: &Cx<'_>, event: &str, path: String, errs: &mut Errs) -> String {
+    let cat = cx.cat;
     let lower = event.to_lowercase();
     if lower.is_empty() {
         errs.push((path, "event type must not be empty".into()));
@@ -183,214 +244,23 @@ fn event_ref(cat: &Catalog, event: &str, path: String, errs: &mut Errs) -> Strin
     lower
 }
 
-fn cond(cat: &Catalog, doc: &Option<CondDoc>, event: &str, path: String, errs: &mut Errs) -> (Option<Cond>, bool) {
-    let Some(doc) = doc else { return (None, true) };
+/// Compile an optional condition; `event`: the type its `attr` leaves read (None in
+/// segments, which have no event).
+pub(crate) fn cond(cx: &Cx<'_>, doc: Option<&CondDoc>, event: Option<&str>, path: String, errs: &mut Errs) -> Option<Cond> {
+    let doc = doc?;
+    let cat = cx.cat;
     let scope = Scope {
         event,
-        attrs: cat.interaction_type(event).map(|t| &t.attributes),
+        attrs: event.and_then(|e| cat.interaction_type(e)).map(|t| &t.attributes),
         profile: &cat.profile_fields,
+        segments: &cat.segments,
+        facts: cx.facts,
+        types: &cat.interaction_types,
     };
-    let c = condition::compile(doc, &path, &scope, errs);
-    let ok = c.is_some();
-    (c, ok)
+    condition::compile(doc, &path, &scope, errs)
 }
 
-fn build_program(cat: &Catalog, p: &ProgramDoc, path: &str, errs: &mut Errs) -> Option<Program> {
-    let before = errs.len();
-    let event = event_ref(cat, &p.trigger.event, format!("{path}.trigger.event"), errs);
-    let (filter, _) = cond(cat, &p.trigger.filter, &event, format!("{path}.trigger.filter"), errs);
-
-    if p.nodes.is_empty() {
-        errs.push((format!("{path}.nodes"), "a program needs at least one node; the first node is the entry node".into()));
-        return None;
-    }
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    for (j, n) in p.nodes.iter().enumerate() {
-        let np = format!("{path}.nodes[{j}].id");
-        if n.id.is_empty() {
-            errs.push((np, "node id must not be empty".into()));
-        } else if let Some(prev) = ids.insert(n.id.as_str(), j) {
-            errs.push((np, format!("node id '{}' is already used by nodes[{prev}]", n.id)));
-            ids.insert(n.id.as_str(), prev);
-        }
-    }
-    let mut nodes = Vec::with_capacity(p.nodes.len());
-    for (j, n) in p.nodes.iter().enumerate() {
-        let np = format!("{path}.nodes[{j}]");
-        if let Some(node) = build_node(cat, n, &event, &ids, &np, errs) {
-            nodes.push(node);
-        }
-    }
-    if errs.len() != before {
-        return None;
-    }
-    check_graph(&nodes, path, errs);
-    if errs.len() != before {
-        return None;
-    }
-    Some(Program { name: p.name.clone(), event, filter, nodes })
-}
-
-fn target(ids: &HashMap<&str, usize>, key: &str, v: &Option<String>, kind: &str, np: &str, errs: &mut Errs) -> Option<usize> {
-    match v {
-        None => {
-            errs.push((np.to_owned(), format!("a {kind} node needs '{key}' (the id of the next node)")));
-            None
-        }
-        Some(id) => match ids.get(id.as_str()) {
-            Some(i) => Some(*i),
-            None => {
-                let mut known: Vec<&str> = ids.keys().copied().collect();
-                known.sort_unstable();
-                errs.push((
-                    format!("{np}.{key}"),
-                    format!("no node with id '{id}' in this program; node ids: {}", known.join(", ")),
-                ));
-                None
-            }
-        },
-    }
-}
-
-fn build_node(cat: &Catalog, n: &NodeDoc, event: &str, ids: &HashMap<&str, usize>, np: &str, errs: &mut Errs) -> Option<Node> {
-    let allowed: &[&str] = match n.kind.as_str() {
-        "decision" => &["when", "yes", "no"],
-        "action" => &["send", "next"],
-        "end" => &[],
-        other => {
-            errs.push((format!("{np}.type"), format!("unknown node type '{other}'; node types: decision, action, end")));
-            return None;
-        }
-    };
-    let present = [
-        ("when", n.when.is_some()),
-        ("yes", n.yes.is_some()),
-        ("no", n.no.is_some()),
-        ("next", n.next.is_some()),
-        ("send", n.send.is_some()),
-    ];
-    let mut ok = true;
-    for (k, is) in present {
-        if is && !allowed.contains(&k) {
-            let takes = if allowed.is_empty() { "nothing else".to_owned() } else { allowed.join(", ") };
-            errs.push((format!("{np}.{k}"), format!("key '{k}' is not allowed on a {} node; it takes {takes}", n.kind)));
-            ok = false;
-        }
-    }
-    let kind = match n.kind.as_str() {
-        "decision" => {
-            let when = match &n.when {
-                None => {
-                    errs.push((np.to_owned(), "a decision node needs 'when' (a condition)".into()));
-                    None
-                }
-                Some(_) => cond(cat, &n.when, event, format!("{np}.when"), errs).0,
-            };
-            let yes = target(ids, "yes", &n.yes, "decision", np, errs);
-            let no = target(ids, "no", &n.no, "decision", np, errs);
-            NodeKind::Decision { when: when?, yes: yes?, no: no? }
-        }
-        "action" => {
-            let next = target(ids, "next", &n.next, "action", np, errs);
-            let send = match &n.send {
-                None => {
-                    errs.push((np.to_owned(), "an action node needs 'send' ({channel, text, ...})".into()));
-                    None
-                }
-                Some(s) => build_send(s, &format!("{np}.send"), errs),
-            };
-            NodeKind::Action { send: send?, next: next? }
-        }
-        _ => NodeKind::End,
-    };
-    ok.then(|| Node { id: n.id.clone(), kind })
-}
-
-fn build_send(s: &super::model::SendDoc, sp: &str, errs: &mut Errs) -> Option<Send> {
-    let Some(channel) = Channel::parse(&s.channel) else {
-        errs.push((format!("{sp}.channel"), format!("unknown channel '{}'; channels: {}", s.channel, channel_names())));
-        return None;
-    };
-    let mut ok = true;
-    for (k, is) in [("subject", s.subject.is_some()), ("html", s.html.is_some()), ("title", s.title.is_some())] {
-        if is && !channel.extra_keys().contains(&k) {
-            let allowed = std::iter::once("text").chain(channel.extra_keys().iter().copied()).collect::<Vec<_>>();
-            errs.push((
-                format!("{sp}.{k}"),
-                format!("'{k}' is not used by channel '{}'; it takes: {}", channel.name(), allowed.join(", ")),
-            ));
-            ok = false;
-        }
-    }
-    let text = match &s.text {
-        Some(t) => Some(t.clone()),
-        None => {
-            errs.push((sp.to_owned(), "'send' needs 'text' (the message template)".into()));
-            None
-        }
-    };
-    if !ok {
-        return None;
-    }
-    let text = text?;
-    let mut profile_needs = ProfileNeeds::none();
-    for t in [Some(&text), s.subject.as_ref(), s.html.as_ref(), s.title.as_ref()].into_iter().flatten() {
-        profile_needs.scan(t);
-    }
-    Some(Send { channel, text, subject: s.subject.clone(), html: s.html.clone(), title: s.title.clone(), profile_needs })
-}
-
-/// Every node reachable from the entry node, and no cycle.
-fn check_graph(nodes: &[Node], path: &str, errs: &mut Errs) {
-    let succ = |n: &Node| -> Vec<usize> {
-        match &n.kind {
-            NodeKind::Decision { yes, no, .. } => vec![*yes, *no],
-            NodeKind::Action { next, .. } => vec![*next],
-            NodeKind::End => vec![],
-        }
-    };
-    // 0 = unseen, 1 = on the stack, 2 = done.
-    let mut color = vec![0u8; nodes.len()];
-    let mut stack: Vec<(usize, Vec<usize>)> = vec![(0, succ(&nodes[0]))];
-    let mut trail = vec![0usize];
-    color[0] = 1;
-    let mut cycle_reported = false;
-    while let Some((_, next)) = stack.last_mut() {
-        match next.pop() {
-            Some(s) if color[s] == 0 => {
-                color[s] = 1;
-                trail.push(s);
-                stack.push((s, succ(&nodes[s])));
-            }
-            Some(s) if color[s] == 1 && !cycle_reported => {
-                let start = trail.iter().position(|x| *x == s).unwrap_or(0);
-                let mut ids: Vec<&str> = trail[start..].iter().map(|i| nodes[*i].id.as_str()).collect();
-                ids.push(&nodes[s].id);
-                errs.push((
-                    format!("{path}.nodes"),
-                    format!("cycle {}; programs must not loop (there are no Wait nodes yet)", ids.join(" -> ")),
-                ));
-                cycle_reported = true;
-            }
-            Some(_) => {}
-            None => {
-                let (n, _) = stack.pop().expect("non-empty");
-                color[n] = 2;
-                trail.pop();
-            }
-        }
-    }
-    for (j, n) in nodes.iter().enumerate() {
-        if color[j] == 0 {
-            errs.push((
-                format!("{path}.nodes[{j}]"),
-                format!("node '{}' is unreachable from the entry node '{}'", n.id, nodes[0].id),
-            ));
-        }
-    }
-}
-
-fn build_loyalty(cat: &Catalog, l: &LoyaltyDoc, path: &str, errs: &mut Errs) -> Option<LoyaltyProgram> {
+fn build_loyalty(cat: &Cx<'_>, l: &LoyaltyDoc, path: &str, errs: &mut Errs) -> Option<LoyaltyProgram> {
     let before = errs.len();
     let join = match l.join.as_deref() {
         None | Some("auto") => Join::Auto,
@@ -417,7 +287,7 @@ fn build_loyalty(cat: &Catalog, l: &LoyaltyDoc, path: &str, errs: &mut Errs) -> 
             errs.push((format!("{rp}.name"), format!("rule '{}' is already defined in this loyalty program", r.name)));
         }
         let event = event_ref(cat, &r.event, format!("{rp}.event"), errs);
-        let (when, _) = cond(cat, &r.when, &event, format!("{rp}.when"), errs);
+        let when = cond(cat, r.when.as_ref(), Some(&event), format!("{rp}.when"), errs);
         if r.effects.is_empty() {
             errs.push((format!("{rp}.effects"), "a rule needs at least one effect, e.g. credit: {points: 10, kind: qualifying}".into()));
         }

@@ -4,8 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
+use super::facts::{FactDef, FactTable, MAX_KEEP};
 use super::model::CondDoc;
 use super::types::AttrType;
+use super::Segment;
+use crate::facts::Facts;
 use crate::dates::{date_ms, parse_duration};
 use crate::value::{map_get, Value};
 
@@ -61,21 +64,47 @@ impl Leaf {
     }
 }
 
+/// "Event occurred / did not occur": a count of the contact's past events of one
+/// type (see `facts`), compared with `count`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryLeaf {
+    /// Key of the counted history in the state (`FactDef::key`).
+    pub fact: String,
+    pub event: String,
+    /// Trigger attribute whose value selects the history (same name on both sides).
+    pub same: Option<String>,
+    /// Only events in the last `within_ms` count (None = all kept).
+    pub within_ms: Option<i64>,
+    /// The count's comparison (a number operator).
+    pub count: Op,
+    /// "view where ... same product_id within 7d count gt 1", for traces.
+    trace: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
     All(Vec<Cond>),
     Any(Vec<Cond>),
     Not(Box<Cond>),
     Leaf(Leaf),
+    History(HistoryLeaf),
+    /// In segment `name`: its condition, inlined at compile time.
+    Segment(String, Box<Cond>),
 }
 
 /// What the compiler knows while compiling one condition.
 pub struct Scope<'a> {
-    /// Event type the `attr` leaves refer to.
-    pub event: &'a str,
+    /// Event type the `attr` leaves refer to; None where there is no event (segments).
+    pub event: Option<&'a str>,
     /// Declared attributes of that event type (empty when undeclared).
     pub attrs: Option<&'a BTreeMap<String, AttrType>>,
     pub profile: &'a HashMap<String, AttrType>,
+    /// Segments compiled so far (a segment may use the ones before it).
+    pub segments: &'a [Segment],
+    /// Where history leaves register what they count.
+    pub facts: &'a FactTable,
+    /// Declared interaction types, for the attributes history filters use.
+    pub types: &'a [super::InteractionType],
 }
 
 /// Canonical operator name of a written one (symbol aliases folded), if known.
@@ -116,17 +145,44 @@ pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(Str
         doc.not.is_some(),
         doc.attr.is_some(),
         doc.profile.is_some(),
+        doc.event.is_some(),
+        doc.segment.is_some(),
     ];
     let n = shapes.iter().filter(|x| **x).count();
     if n != 1 {
         errs.push((
             path.to_owned(),
             format!(
-                "a condition must have exactly one of: all, any, not, attr, profile (found {})",
+                "a condition must have exactly one of: all, any, not, attr, profile, event, segment (found {})",
                 if n == 0 { "none".to_owned() } else { n.to_string() }
             ),
         ));
         return None;
+    }
+    let history_keys = [("where", doc.filter.is_some()), ("same", doc.same.is_some()), ("within", doc.within.is_some()), ("count", doc.count.is_some())];
+    if doc.event.is_none() {
+        if let Some((k, _)) = history_keys.iter().find(|(_, set)| *set) {
+            errs.push((format!("{path}.{k}"), format!("'{k}' belongs to an event (history) condition: {{event: TYPE, {k}: ...}}")));
+            return None;
+        }
+    }
+    if let Some(event) = &doc.event {
+        return compile_history(doc, event, path, scope, errs);
+    }
+    if let Some(name) = &doc.segment {
+        if doc.op.is_some() || doc.value.is_some() {
+            errs.push((path.to_owned(), "a segment condition takes only the segment name: {segment: NAME}".into()));
+            return None;
+        }
+        return match scope.segments.iter().find(|s| s.name.eq_ignore_ascii_case(name)) {
+            Some(seg) => Some(Cond::Segment(seg.name.clone(), Box::new(seg.when.clone()))),
+            None => {
+                let known: Vec<&str> = scope.segments.iter().map(|s| s.name.as_str()).collect();
+                let known = if known.is_empty() { "none declared before this point".to_owned() } else { known.join(", ") };
+                errs.push((format!("{path}.segment"), format!("unknown segment '{name}'; segments: {known}")));
+                None
+            }
+        };
     }
     let group = doc.all.is_some() || doc.any.is_some() || doc.not.is_some();
     if group && (doc.op.is_some() || doc.value.is_some()) {
@@ -161,6 +217,10 @@ pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(Str
         _ => unreachable!("one shape is set"),
     };
     let key = if subject == Subject::Attr { "attr" } else { "profile" };
+    if subject == Subject::Attr && scope.event.is_none() {
+        errs.push((format!("{path}.attr"), "there is no event here: a segment's condition may use profile, event (history) and segment conditions".into()));
+        return None;
+    }
     if name.is_empty() {
         errs.push((format!("{path}.{key}"), "the attribute name must not be empty".into()));
         return None;
@@ -181,7 +241,7 @@ pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(Str
     if let Some(t) = declared {
         if !t.ops().contains(&op) {
             let what = match subject {
-                Subject::Attr => format!("{t} attribute '{name}' of '{}'", scope.event),
+                Subject::Attr => format!("{t} attribute '{name}' of '{}'", scope.event.unwrap_or("")),
                 Subject::Profile => format!("{t} profile field '{name}'"),
             };
             errs.push((
@@ -194,6 +254,92 @@ pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(Str
     let vpath = format!("{path}.value");
     let compiled = compile_value(op, doc.value.as_ref(), declared, &vpath, errs)?;
     Some(Cond::Leaf(Leaf::new(subject, name.clone(), op_written.clone(), compiled)))
+}
+
+/// Operators a history count may use.
+const COUNT_OPS: &str = "equals, not_equals, lt, lte, gt, gte, between";
+
+fn compile_history(doc: &CondDoc, event: &str, path: &str, scope: &Scope<'_>, errs: &mut Vec<(String, String)>) -> Option<Cond> {
+    if doc.op.is_some() || doc.value.is_some() {
+        errs.push((path.to_owned(), "an event condition compares its count: write count: {op: gt, value: 1}, not op/value".into()));
+        return None;
+    }
+    let event = event.to_lowercase();
+    if event.is_empty() {
+        errs.push((format!("{path}.event"), "event type must not be empty".into()));
+        return None;
+    }
+    let before = errs.len();
+    let attrs = scope.types.iter().find(|t| t.name == event).map(|t| &t.attributes);
+    let sub = Scope { event: Some(&event), attrs, ..*scope };
+    let filter = doc.filter.as_ref().and_then(|f| compile(f, &format!("{path}.where"), &sub, errs));
+    if let Some(same) = &doc.same {
+        if scope.event.is_none() {
+            errs.push((format!("{path}.same"), "'same' compares with the trigger event; a segment has none".into()));
+        } else if same.is_empty() {
+            errs.push((format!("{path}.same"), "'same' needs an attribute name, e.g. product_id".into()));
+        }
+    }
+    let within_ms = match &doc.within {
+        None => None,
+        Some(w) => match parse_duration(w) {
+            Some(ms) => Some(ms),
+            None => {
+                errs.push((format!("{path}.within"), format!("'{w}' is not a duration; write e.g. 7d, 12h, 30m")));
+                None
+            }
+        },
+    };
+    let (count, keep) = match &doc.count {
+        None => (Op::Gte(1.0), 1),
+        Some(c) => {
+            let cp = format!("{path}.count");
+            let Some(op) = canonical_op(&c.op).filter(|o| COUNT_OPS.split(", ").any(|k| k == *o)) else {
+                errs.push((format!("{cp}.op"), format!("unknown count operator '{}'; count operators: {COUNT_OPS}", c.op)));
+                return None;
+            };
+            let op = compile_value(op, Some(&c.value), Some(AttrType::Number), &format!("{cp}.value"), errs)?;
+            let keep = match &op {
+                Op::Gt(n) | Op::Lte(n) => n.floor() as i64 + 1,
+                Op::Gte(n) | Op::Lt(n) => n.ceil() as i64,
+                Op::Equals(v) | Op::NotEquals(v) => v.as_f64().unwrap_or(0.0).floor() as i64 + 1,
+                Op::Between(_, hi) => hi.floor() as i64 + 1,
+                _ => 1,
+            };
+            if keep as usize > MAX_KEEP {
+                errs.push((format!("{cp}.value"), format!("counts are compared with at most {} events", MAX_KEEP - 1)));
+                return None;
+            }
+            (op, keep.max(1) as usize)
+        }
+    };
+    if errs.len() != before {
+        return None;
+    }
+    // Stable key: what is counted, as written (whitespace and order of YAML keys do
+    // not matter: the filter is hashed in its parsed form).
+    let filter_hash = doc.filter.as_ref().map_or(0, |f| xxhash_rust::xxh3::xxh3_64(&crate::value::encode(f)));
+    let same = doc.same.clone().filter(|s| !s.is_empty());
+    let key = format!("{event}|{}|{filter_hash:016x}", same.as_deref().unwrap_or(""));
+    let fact = scope.facts.register(FactDef {
+        key,
+        event: event.clone(),
+        filter,
+        same: same.clone(),
+        keep,
+        window_ms: within_ms.unwrap_or(0),
+    });
+    let mut trace = format!("event {event}");
+    if doc.filter.is_some() {
+        trace.push_str(" (filtered)");
+    }
+    if let Some(s) = &same {
+        let _ = write!(trace, " same {s}");
+    }
+    if let Some(w) = within_ms {
+        let _ = write!(trace, " within {}", crate::dates::format_duration(w));
+    }
+    Some(Cond::History(HistoryLeaf { fact, event, same, within_ms, count, trace }))
 }
 
 fn compile_value(
@@ -299,11 +445,17 @@ fn compile_value(
 
 /// What a condition is evaluated against.
 pub struct Ctx<'a> {
+    /// The trigger event's attributes (or, in an event's own filter, that event's).
     pub attrs: &'a [(String, Value)],
     pub profile: &'a BTreeMap<String, Value>,
-    /// The current event's time (for within_last).
+    /// Now: for within_last and history windows.
     pub ts: i64,
+    /// The contact's counted histories.
+    pub facts: &'a Facts,
 }
+
+/// Facts of a contact with none (conditions that count nothing).
+pub static NO_FACTS: Facts = BTreeMap::new();
 
 fn num_eq(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
@@ -427,11 +579,63 @@ fn write_value(out: &mut String, v: &Value) {
     }
 }
 
+impl HistoryLeaf {
+    fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
+        let key = match &self.same {
+            None => Some(String::new()),
+            Some(a) => map_get(ctx.attrs, a).and_then(crate::facts::value_key),
+        };
+        let since = self.within_ms.map_or(i64::MIN, |w| ctx.ts.saturating_sub(w));
+        let n = key.as_deref().map_or(0, |k| crate::facts::count(ctx.facts, &self.fact, k, since));
+        let result = self.count.test(&Value::Int(n as i64), ctx.ts).unwrap_or(false);
+        if let Some(out) = trace {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            out.push_str(&self.trace);
+            if let (Some(a), None) = (&self.same, &key) {
+                let _ = write!(out, " (trigger has no {a})");
+            }
+            let _ = write!(out, " count = {n}");
+            self.count.write_operand_named(out);
+            out.push_str(if result { ": true" } else { ": false" });
+        }
+        result
+    }
+}
+
+impl Op {
+    /// " gt 1" as a count comparison reads.
+    fn write_operand_named(&self, out: &mut String) {
+        let name = match self {
+            Op::Equals(_) => "equals",
+            Op::NotEquals(_) => "not_equals",
+            Op::Lt(_) => "lt",
+            Op::Lte(_) => "lte",
+            Op::Gt(_) => "gt",
+            Op::Gte(_) => "gte",
+            Op::Between(..) => "between",
+            _ => "",
+        };
+        out.push(' ');
+        out.push_str(name);
+        self.write_operand(out);
+    }
+}
+
 impl Cond {
     /// Evaluate; when `trace` is given, append a readable account of the leaves evaluated.
     pub fn eval(&self, ctx: &Ctx<'_>, mut trace: Option<&mut String>) -> bool {
         match self {
             Cond::Leaf(l) => l.eval(ctx, trace),
+            Cond::History(h) => h.eval(ctx, trace),
+            Cond::Segment(name, inner) => {
+                let r = inner.eval(ctx, trace.as_deref_mut());
+                if let Some(out) = trace {
+                    let _ = write!(out, "; in segment {name} => {r}");
+                }
+                r
+            }
             Cond::All(items) => items.iter().all(|c| c.eval(ctx, trace.as_deref_mut())),
             Cond::Any(items) => items.iter().any(|c| c.eval(ctx, trace.as_deref_mut())),
             Cond::Not(inner) => {

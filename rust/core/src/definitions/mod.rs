@@ -2,16 +2,21 @@
 
 pub mod compile;
 pub mod condition;
+pub mod facts;
 pub mod model;
 pub mod needs;
+pub mod programs;
 pub mod types;
+pub mod when;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use compile::compile;
+pub use compile::{compile, compile_next};
 pub use condition::{Cond, Ctx};
+pub use facts::FactDef;
 pub use needs::ProfileNeeds;
 pub use types::{AttrType, Channel};
+pub use when::{Until, Wake};
 
 /// A declared interaction type (I-1).
 #[derive(Debug, Clone)]
@@ -34,11 +39,64 @@ pub struct Send {
     pub profile_needs: ProfileNeeds,
 }
 
+/// What an Action node does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send a message on a channel (J-7).
+    Send(Send),
+    /// Add the contact to (or remove it from) a digital-ads audience; the ads channel
+    /// syncs audiences in batches.
+    Audience { name: String, add: bool },
+    /// Change profile fields in the contact's state, at once.
+    UpdateProfile { set: Vec<(String, crate::value::Value)>, unset: Vec<String> },
+    /// Call a webhook with a rendered body (JSON of the context when no template).
+    Webhook { url: String, body: Option<String>, profile_needs: ProfileNeeds },
+}
+
 #[derive(Debug, Clone)]
 pub enum NodeKind {
     Decision { when: Cond, yes: usize, no: usize },
-    Action { send: Send, next: usize },
+    /// Ordered branches: the first whose condition holds, else `otherwise`.
+    Splitter { branches: Vec<(Cond, usize)>, otherwise: usize },
+    Wait { wake: Wake, next: usize },
+    /// Wait up to `timeout_ms` for an event of type `event` matching `filter` (and
+    /// sharing the trigger's `same` attribute): `occurred` at once, else `not_occurred`.
+    WaitFor { event: String, filter: Option<Cond>, same: Option<String>, timeout_ms: i64, occurred: usize, not_occurred: usize },
+    /// Weighted, sticky per contact; `control` percent leave as a control group.
+    Random { branches: Vec<(f64, usize)>, control: f64 },
+    Action { action: Action, next: usize },
     End,
+}
+
+impl NodeKind {
+    /// The nodes this one may lead to.
+    pub fn successors(&self) -> Vec<usize> {
+        match self {
+            NodeKind::Decision { yes, no, .. } => vec![*yes, *no],
+            NodeKind::Splitter { branches, otherwise } => branches.iter().map(|b| b.1).chain([*otherwise]).collect(),
+            NodeKind::Wait { next, .. } | NodeKind::Action { next, .. } => vec![*next],
+            NodeKind::WaitFor { occurred, not_occurred, .. } => vec![*occurred, *not_occurred],
+            NodeKind::Random { branches, .. } => branches.iter().map(|b| b.1).collect(),
+            NodeKind::End => vec![],
+        }
+    }
+
+    /// Does a run stop here until a timer or an event?
+    pub fn waits(&self) -> bool {
+        matches!(self, NodeKind::Wait { .. } | NodeKind::WaitFor { .. })
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            NodeKind::Decision { .. } => "decision",
+            NodeKind::Splitter { .. } => "splitter",
+            NodeKind::Wait { .. } => "wait",
+            NodeKind::WaitFor { .. } => "wait_for",
+            NodeKind::Random { .. } => "random",
+            NodeKind::Action { .. } => "action",
+            NodeKind::End => "end",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -47,14 +105,69 @@ pub struct Node {
     pub kind: NodeKind,
 }
 
-/// A journey; `nodes[0]` is the entry node; the graph is acyclic and fully reachable.
+/// Entry rules of a program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub reentry: bool,
+    pub concurrent: bool,
+    pub cooloff_ms: i64,
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Entry { reentry: true, concurrent: false, cooloff_ms: 0 }
+    }
+}
+
+impl Entry {
+    /// Must the contact's entries into this program be remembered?
+    pub fn needs_log(&self) -> bool {
+        !self.reentry || self.cooloff_ms > 0
+    }
+}
+
+/// The exit rule: this event ends the run at once, as a conversion.
+#[derive(Debug, Clone)]
+pub struct Goal {
+    pub event: String,
+    pub filter: Option<Cond>,
+    pub same: Option<String>,
+}
+
+/// A journey; `nodes[0]` is the entry node. Every node is reachable and every cycle
+/// passes through a Wait or Wait-and-check node.
 #[derive(Debug, Clone)]
 pub struct Program {
     pub name: String,
+    /// The catalog version in which this program last changed: contacts inside keep
+    /// the version they entered with.
+    pub version: u64,
     /// Lowercased trigger event type.
     pub event: String,
     pub filter: Option<Cond>,
+    pub entry: Entry,
+    pub goal: Option<Goal>,
+    pub priority: i64,
+    pub transactional: bool,
+    pub time_zone: when::Zone,
     pub nodes: Vec<Node>,
+    /// The program's definition as written (msgpack): unchanged source = same version.
+    pub source: Vec<u8>,
+}
+
+impl Program {
+    /// Index of the node with id `id`.
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+}
+
+/// A named set of contacts (I-4), evaluated live.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub name: String,
+    pub description: Option<String>,
+    pub when: Cond,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +219,8 @@ pub struct LoyaltyProgram {
 pub struct EventIndex {
     pub programs: Vec<usize>,
     pub rules: Vec<(usize, usize)>,
+    /// Facts (indexes in `Catalog::facts`) that count events of this type.
+    pub facts: Vec<usize>,
 }
 
 /// Compiled, immutable definitions. Cheap to share between threads.
@@ -119,7 +234,12 @@ pub struct Catalog {
     /// Lowercased name -> index in `interaction_types`.
     pub type_index: HashMap<String, usize>,
     pub programs: Vec<Program>,
+    /// Earlier versions of programs, kept for the contacts still inside them.
+    pub retired: Vec<Program>,
+    pub segments: Vec<Segment>,
     pub loyalty: Vec<LoyaltyProgram>,
+    /// Event histories the definitions' conditions count (see `facts`).
+    pub facts: Vec<FactDef>,
     /// Lowercased event type -> what it triggers.
     pub by_event: rustc_hash::FxHashMap<String, EventIndex>,
 }
@@ -133,6 +253,16 @@ impl Catalog {
     /// The declared interaction type of a (lowercased) event type.
     pub fn interaction_type(&self, event: &str) -> Option<&InteractionType> {
         self.type_index.get(event).map(|i| &self.interaction_types[*i])
+    }
+
+    /// The program `name` at `version`: current or retired.
+    pub fn program(&self, name: &str, version: u64) -> Option<&Program> {
+        self.programs.iter().chain(&self.retired).find(|p| p.version == version && p.name == name)
+    }
+
+    /// Index of the segment named `name` (case-insensitive).
+    pub fn segment_index(&self, name: &str) -> Option<usize> {
+        self.segments.iter().position(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Is the (lowercased) type declared or built in?

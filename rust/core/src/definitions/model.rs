@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::value::Value;
 
@@ -17,6 +17,8 @@ pub struct Doc {
     pub profile_fields: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub interaction_types: Option<Vec<InteractionTypeDoc>>,
+    #[serde(default)]
+    pub segments: Option<Vec<SegmentDoc>>,
     #[serde(default)]
     pub programs: Option<Vec<ProgramDoc>>,
     #[serde(default)]
@@ -38,7 +40,56 @@ pub struct InteractionTypeDoc {
 pub struct ProgramDoc {
     pub name: String,
     pub trigger: TriggerDoc,
+    #[serde(default)]
+    pub entry: Option<EntryDoc>,
+    #[serde(default)]
+    pub goal: Option<GoalDoc>,
+    /// Higher first when programs compete for a capped channel.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// Transactional programs send email without marketing opt-in (J-9).
+    #[serde(default)]
+    pub transactional: Option<bool>,
+    /// IANA name, e.g. Europe/Rome; waits "in program time" use it (default UTC).
+    #[serde(default)]
+    pub time_zone: Option<String>,
     pub nodes: Vec<NodeDoc>,
+}
+
+/// Entry rules: who may enter, how often.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDoc {
+    /// May a contact enter again after a run ended? (default true)
+    #[serde(default)]
+    pub reentry: Option<bool>,
+    /// May a contact have more than one active run at once? (default false)
+    #[serde(default)]
+    pub concurrent: Option<bool>,
+    /// Minimum time between two entries, e.g. "7d".
+    #[serde(default)]
+    pub cooloff: Option<String>,
+}
+
+/// Exit rule: an event that takes the contact out at once, counted as a conversion.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalDoc {
+    pub event: String,
+    #[serde(default)]
+    pub filter: Option<CondDoc>,
+    /// Trigger attribute the goal event must match, e.g. cart_id.
+    #[serde(default)]
+    pub same: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentDoc {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub when: CondDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +116,98 @@ pub struct NodeDoc {
     pub next: Option<String>,
     #[serde(default)]
     pub send: Option<SendDoc>,
+    /// Splitter: ordered branches; random split: weighted branches.
+    #[serde(default)]
+    pub branches: Option<Vec<BranchDoc>>,
+    /// Splitter: where contacts matching no branch go.
+    #[serde(rename = "else", default)]
+    pub otherwise: Option<String>,
+    /// Wait: a duration ("3d") ...
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// ... or a moment.
+    #[serde(default)]
+    pub until: Option<UntilDoc>,
+    /// Wait-and-check: the awaited event, its filter, the trigger attribute it must
+    /// share, the timeout and the two exits.
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub filter: Option<CondDoc>,
+    #[serde(default)]
+    pub same: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub occurred: Option<String>,
+    #[serde(default)]
+    pub not_occurred: Option<String>,
+    /// Random split: share of contacts (percent) held out as a control group.
+    #[serde(default)]
+    pub control: Option<f64>,
+    /// Action: add to / remove from an ads audience.
+    #[serde(default)]
+    pub audience: Option<AudienceDoc>,
+    /// Action: change profile fields.
+    #[serde(default)]
+    pub update_profile: Option<ProfileUpdateDoc>,
+    /// Action: call a webhook.
+    #[serde(default)]
+    pub webhook: Option<WebhookDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchDoc {
+    #[serde(default)]
+    pub when: Option<CondDoc>,
+    #[serde(default)]
+    pub weight: Option<f64>,
+    pub next: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UntilDoc {
+    /// An absolute moment: "2026-12-01T09:00:00Z" (or a local one, read in `time_zone`).
+    #[serde(default)]
+    pub date: Option<String>,
+    /// The next such weekday (monday .. sunday) ...
+    #[serde(default)]
+    pub weekday: Option<String>,
+    /// ... at this time of day "HH:MM" (alone: the next such time).
+    #[serde(default)]
+    pub time: Option<String>,
+    /// "contact" (profile field time_zone, else the program's) or "program" (default).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceDoc {
+    #[serde(default)]
+    pub add: Option<String>,
+    #[serde(default)]
+    pub remove: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdateDoc {
+    #[serde(default)]
+    pub set: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub unset: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDoc {
+    pub url: String,
+    /// A template rendered as the request body (JSON of the context when absent).
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,25 +224,51 @@ pub struct SendDoc {
     pub title: Option<String>,
 }
 
-/// One CONDITION: exactly one of the shapes all / any / not / attr leaf / profile leaf.
-#[derive(Debug, Default, Deserialize)]
+/// One CONDITION: exactly one of the shapes all / any / not / attr leaf / profile
+/// leaf / event (history) leaf / segment leaf.
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CondDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<Vec<CondDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub any: Option<Vec<CondDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not: Option<Box<CondDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attr: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<String>,
     /// `Some(Value::Nil)` when written as `value: null`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    /// History leaf: events of this type in the contact's history ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// ... matching this condition on their own attributes ...
+    #[serde(rename = "where", default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Box<CondDoc>>,
+    /// ... sharing this attribute's value with the trigger event ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same: Option<String>,
+    /// ... in the last duration ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
+    /// ... counted against {op, value} (default: at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<CountDoc>,
+    /// Segment leaf: the contact is in this segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountDoc {
+    pub op: String,
+    pub value: Value,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {

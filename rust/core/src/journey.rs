@@ -1,0 +1,476 @@
+//! Journeys at run time: entering programs, walking nodes, waiting on timers and
+//! events, goals. Every step records why it went where it went (explain).
+//!
+//! A run walks from node to node within one event until it reaches End or a node
+//! that waits (Wait, Wait-and-check). A waiting run is kept in the contact's state
+//! with a timer row; the timer comes back as a `$timer` event through the same batch
+//! path, and an awaited event or a goal event ends the wait at once.
+
+use rustc_hash::FxHashMap;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::definitions::{Action, Catalog, Channel, Ctx, NodeKind, Program, Send};
+use crate::effect::{effect_hash, hex_id, trigger_ctx, AudienceChange, Context, Effect, LoyaltyView, Message, ProfileView, WebhookCall};
+use crate::event::Event;
+use crate::facts::value_key;
+use crate::keys::timer_key;
+use crate::rows::EventRows;
+use crate::state::{Journey, Run, RunRecord, State, Step, Trigger};
+use crate::value::{map_get, Value};
+
+/// The type of the events timers come back as.
+pub const TIMER_EVENT: &str = "$timer";
+
+/// Where a batch's journey rows go.
+pub struct Out<'o> {
+    pub outbox: EventRows<'o>,
+    /// Timer key -> true (put) or false (delete); the last change of a key wins.
+    pub timers: &'o mut FxHashMap<Vec<u8>, bool>,
+}
+
+impl Out<'_> {
+    fn set_timer(&mut self, contact: &str, run: &Run) {
+        self.timers.insert(timer_key(run.wake_ms, contact, run.id), true);
+    }
+
+    fn clear_timer(&mut self, contact: &str, run: &Run) {
+        if run.wake_ms > 0 {
+            self.timers.insert(timer_key(run.wake_ms, contact, run.id), false);
+        }
+    }
+}
+
+/// The event being applied: effect ids derive from it, so a resend finds them again.
+pub struct Cause<'e> {
+    pub contact: &'e str,
+    pub id: &'e str,
+    pub now_ms: i64,
+}
+
+/// Where a message on `channel` goes for this contact, or why it cannot be sent.
+pub fn address<'a>(channel: Channel, contact: &'a str, state: &'a State, transactional: bool) -> Result<&'a str, String> {
+    let field = |name: &str| match state.profile.get(name) {
+        Some(Value::Str(s)) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    match channel {
+        Channel::Email => {
+            let to = field("email").ok_or_else(|| "no 'email' in profile".to_owned())?;
+            if !valid_email(to) {
+                return Err(format!("'{to}' is not a valid email address"));
+            }
+            if !transactional && state.profile.get("email_opt_in") != Some(&Value::Bool(true)) {
+                return Err("no marketing opt-in (profile email_opt_in is not true) and the program is not transactional".into());
+            }
+            Ok(to)
+        }
+        Channel::Sms => field("phone").ok_or_else(|| "no 'phone' in profile".to_owned()),
+        Channel::Push | Channel::WebPush => Ok(field("push_token").unwrap_or(contact)),
+        _ => Ok(contact),
+    }
+}
+
+/// One `@`, something before it, a dotted domain after it, no spaces.
+fn valid_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Does the program's trigger filter pass for this event?
+pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
+    match &p.filter {
+        None => true,
+        Some(f) => f.eval(&Ctx { attrs: ev.attrs(), profile: &state.profile, ts: ev.ts, facts: &state.facts }, None),
+    }
+}
+
+fn step<'c>(node: &'c str, outcome: &'static str, reason: String) -> Step<'c> {
+    Step { node, outcome, reason }
+}
+
+/// Enter `p` for the trigger `ev` (history sequence `seq`), if its entry rules allow.
+pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> RunRecord<'c> {
+    let refused = |reason: String| RunRecord {
+        program: &p.name,
+        version: p.version,
+        run: 0,
+        steps: vec![step(&p.nodes[0].id, "not_entered", reason)],
+    };
+    if !p.entry.concurrent {
+        if let Some(r) = state.runs.iter().find(|r| r.program == p.name) {
+            return refused(format!("already in the program (run {} waiting at '{}'); entry.concurrent is false", r.id, r.node));
+        }
+    }
+    let log = state.journeys.get(&p.name).copied().unwrap_or_default();
+    if !p.entry.reentry && log.entries > 0 {
+        return refused(format!("entered {} time(s) before; entry.reentry is false", log.entries));
+    }
+    if p.entry.cooloff_ms > 0 && log.entries > 0 && cause.now_ms - log.last_entry_ms < p.entry.cooloff_ms {
+        return refused(format!(
+            "last entered {} ago; entry.cooloff is {}",
+            crate::dates::format_duration((cause.now_ms - log.last_entry_ms).max(1000) / 1000 * 1000),
+            crate::dates::format_duration(p.entry.cooloff_ms)
+        ));
+    }
+    if p.entry.needs_log() || p.goal.is_some() {
+        let j = state.journeys.entry(p.name.clone()).or_insert(Journey::default());
+        j.entries += 1;
+        j.last_entry_ms = cause.now_ms;
+    }
+    state.last_run += 1;
+    let mut run = Run {
+        id: state.last_run,
+        program: p.name.clone(),
+        version: p.version,
+        node: p.nodes[0].id.clone(),
+        entered_ms: cause.now_ms,
+        wake_ms: 0,
+        trigger: Trigger { id: ev.id.clone(), kind: ev.kind.clone(), ts: ev.ts, seq, attrs: ev.attrs.clone(), source: ev.source.clone() },
+    };
+    let mut steps = Vec::with_capacity(p.nodes.len());
+    if walk(p, &mut run, 0, state, cause, out, &mut steps) {
+        state.runs.push(run.clone());
+    }
+    RunRecord { program: &p.name, version: p.version, run: run.id, steps }
+}
+
+/// Walk from node `at` until End (false) or a waiting node (true: `run` waits).
+fn walk<'c>(p: &'c Program, run: &mut Run, mut at: usize, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>, steps: &mut Vec<Step<'c>>) -> bool {
+    // Every cycle passes through a waiting node (checked at compile), so a walk
+    // visits each node at most once.
+    for _ in 0..=p.nodes.len() {
+        let node = &p.nodes[at];
+        let id = node.id.as_str();
+        let ctx = Ctx { attrs: trigger_attrs(&run.trigger), profile: &state.profile, ts: cause.now_ms, facts: &state.facts };
+        match &node.kind {
+            NodeKind::Decision { when, yes, no } => {
+                let mut reason = String::with_capacity(128);
+                let r = when.eval(&ctx, Some(&mut reason));
+                let outcome = if r { "yes" } else { "no" };
+                reason.push_str(" => ");
+                reason.push_str(outcome);
+                steps.push(step(id, outcome, reason));
+                at = if r { *yes } else { *no };
+            }
+            NodeKind::Splitter { branches, otherwise } => {
+                let mut reason = String::with_capacity(128);
+                let hit = branches.iter().position(|(c, _)| {
+                    let mut t = String::new();
+                    let r = c.eval(&ctx, Some(&mut t));
+                    if !reason.is_empty() {
+                        reason.push_str(" | ");
+                    }
+                    reason.push_str(&t);
+                    r
+                });
+                match hit {
+                    Some(i) => {
+                        reason.push_str(&format!(" => branch {}", i + 1));
+                        steps.push(step(id, "branch", reason));
+                        at = branches[i].1;
+                    }
+                    None => {
+                        reason.push_str(" => else");
+                        steps.push(step(id, "else", reason));
+                        at = *otherwise;
+                    }
+                }
+            }
+            NodeKind::Wait { wake, next } => {
+                let due = wake.at(cause.now_ms, p.time_zone, state.time_zone());
+                if due <= cause.now_ms {
+                    steps.push(step(id, "passed", format!("{}: {} is not after now", wake.describe(), crate::dates::format_iso(due))));
+                    at = *next;
+                } else {
+                    run.node = node.id.clone();
+                    run.wake_ms = due;
+                    out.set_timer(cause.contact, run);
+                    steps.push(step(id, "wait", format!("{}: until {}", wake.describe(), crate::dates::format_iso(due))));
+                    return true;
+                }
+            }
+            NodeKind::WaitFor { event, same, timeout_ms, .. } => {
+                run.node = node.id.clone();
+                run.wake_ms = cause.now_ms + timeout_ms;
+                out.set_timer(cause.contact, run);
+                let mut reason = format!("waiting for {event}");
+                if let Some(a) = same {
+                    let v = map_get(trigger_attrs(&run.trigger), a).map_or_else(|| "(missing)".to_owned(), |v| v.to_string());
+                    reason.push_str(&format!(" with {a} {v}"));
+                }
+                reason.push_str(&format!(" until {}", crate::dates::format_iso(run.wake_ms)));
+                steps.push(step(id, "waiting", reason));
+                return true;
+            }
+            NodeKind::Random { branches, control } => {
+                let f = sticky_fraction(cause.contact, &p.name, id) * 100.0;
+                if f < *control {
+                    steps.push(step(id, "control", format!("draw {f:.2} < control {control}%: held out")));
+                    return false;
+                }
+                let total: f64 = branches.iter().map(|b| b.0).sum();
+                let mut x = (f - control) / (100.0 - control) * total;
+                let mut pick = branches.len() - 1;
+                for (i, (w, _)) in branches.iter().enumerate() {
+                    if x < *w {
+                        pick = i;
+                        break;
+                    }
+                    x -= w;
+                }
+                steps.push(step(id, "branch", format!("draw {f:.2} of 100 => branch {} (weight {})", pick + 1, branches[pick].0)));
+                at = branches[pick].1;
+            }
+            NodeKind::Action { action, next } => {
+                let (outcome, reason) = act(p, id, action, run, state, cause, out);
+                steps.push(step(id, outcome, reason));
+                at = *next;
+            }
+            NodeKind::End => {
+                steps.push(step(id, "end", String::new()));
+                return false;
+            }
+        }
+    }
+    unreachable!("programs are checked for cycles without a wait")
+}
+
+fn trigger_attrs(t: &Trigger) -> &[(String, Value)] {
+    match &t.attrs {
+        Value::Map(m) => m,
+        _ => &[],
+    }
+}
+
+/// A number in [0, 1) fixed by (contact, program, node): a contact always takes the
+/// same branch of a random split, version after version.
+fn sticky_fraction(contact: &str, program: &str, node: &str) -> f64 {
+    let h = xxh3_64(format!("{contact}\0{program}\0{node}").as_bytes());
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Run an Action node; returns (outcome, reason).
+fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> (&'static str, String) {
+    match action {
+        Action::Send(send) => match address(send.channel, cause.contact, state, p.transactional) {
+            Ok(to) => {
+                push_effect(p, node, run, state, cause, out, send.channel.name(), to, Payload::Message(send));
+                ("sent", format!("{} to '{to}'", send.channel.name()))
+            }
+            Err(why) => ("skipped", why),
+        },
+        Action::Audience { name, add } => {
+            let op = if *add { "add" } else { "remove" };
+            push_effect(p, node, run, state, cause, out, Channel::Ads.name(), cause.contact, Payload::Audience(name, op));
+            ("sent", format!("ads audience '{name}': {op}"))
+        }
+        Action::UpdateProfile { set, unset } => {
+            for (k, v) in set {
+                state.profile.insert(k.clone(), v.clone());
+            }
+            for k in unset {
+                state.profile.remove(k);
+            }
+            let mut names: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+            names.extend(unset.iter().map(|k| k.as_str()));
+            ("updated", format!("profile fields {}", names.join(", ")))
+        }
+        Action::Webhook { url, body, .. } => {
+            push_effect(p, node, run, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref()));
+            ("sent", format!("webhook {url}"))
+        }
+    }
+}
+
+enum Payload<'a> {
+    Message(&'a Send),
+    Audience(&'a str, &'static str),
+    Webhook(&'a str, Option<&'a str>),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_effect(p: &Program, node: &str, run: &Run, state: &State, cause: &Cause<'_>, out: &mut Out<'_>, channel: &'static str, to: &str, payload: Payload<'_>) {
+    let hex = hex_id(effect_hash(cause.contact, cause.id, &p.name, p.version, node));
+    let needs = match &payload {
+        Payload::Message(s) => &s.profile_needs,
+        _ => &crate::definitions::ProfileNeeds::All,
+    };
+    let (kind, message, audience, webhook) = match payload {
+        Payload::Message(s) => (
+            "message",
+            Some(Message { text: &s.text, subject: s.subject.as_deref(), html: s.html.as_deref(), title: s.title.as_deref() }),
+            None,
+            None,
+        ),
+        Payload::Audience(name, op) => ("audience", None, Some(AudienceChange { name, op }), None),
+        Payload::Webhook(url, body) => ("webhook", None, None, Some(WebhookCall { url, body })),
+    };
+    let effect = Effect {
+        id: std::str::from_utf8(&hex).expect("hex digits are ascii"),
+        kind,
+        contact: cause.contact,
+        channel,
+        to,
+        program: &p.name,
+        version: p.version,
+        run: run.id,
+        node,
+        event_id: &run.trigger.id,
+        created_ms: cause.now_ms,
+        message,
+        audience,
+        webhook,
+        context: Context {
+            contact: cause.contact,
+            event: trigger_ctx(&run.trigger),
+            profile: ProfileView { profile: &state.profile, needs },
+            loyalty: LoyaltyView(&state.loyalty),
+        },
+    };
+    out.outbox.push(&effect);
+}
+
+/// Does `ev` carry the same value of `attr` as the run's trigger?
+fn same_as_trigger(attr: &Option<String>, ev: &Event, run: &Run) -> bool {
+    match attr {
+        None => true,
+        Some(a) => match (map_get(ev.attrs(), a).and_then(value_key), map_get(trigger_attrs(&run.trigger), a).and_then(value_key)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
+/// An event for a contact with waiting runs: goals end runs, awaited events wake them.
+pub fn on_event<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>, records: &mut Vec<RunRecord<'c>>) {
+    let runs = std::mem::take(&mut state.runs);
+    let mut kept = Vec::with_capacity(runs.len());
+    for mut run in runs {
+        let Some(p) = cat.program(&run.program, run.version) else {
+            kept.push(run);
+            continue;
+        };
+        let ctx = Ctx { attrs: ev.attrs(), profile: &state.profile, ts: cause.now_ms, facts: &state.facts };
+        let node_id = p.node_index(&run.node).map_or("", |i| p.nodes[i].id.as_str());
+        if let Some(goal) = &p.goal {
+            let hit = goal.event == ev.kind && goal.filter.as_ref().is_none_or(|f| f.eval(&ctx, None)) && same_as_trigger(&goal.same, ev, &run);
+            if hit {
+                out.clear_timer(cause.contact, &run);
+                if let Some(j) = state.journeys.get_mut(&p.name) {
+                    j.conversions += 1;
+                }
+                let mut reason = format!("goal: {} '{}' arrived", ev.kind, ev.id);
+                if let Some(a) = &goal.same {
+                    reason.push_str(&format!(" with the trigger's {a}"));
+                }
+                reason.push_str("; left the program as a conversion");
+                records.push(RunRecord { program: &p.name, version: p.version, run: run.id, steps: vec![step(node_id, "goal", reason)] });
+                continue;
+            }
+        }
+        let at = p.node_index(&run.node);
+        if let Some(NodeKind::WaitFor { event, filter, same, occurred, .. }) = at.map(|i| &p.nodes[i].kind) {
+            let hit = *event == ev.kind && filter.as_ref().is_none_or(|f| f.eval(&ctx, None)) && same_as_trigger(same, ev, &run);
+            if hit {
+                out.clear_timer(cause.contact, &run);
+                run.wake_ms = 0;
+                let mut steps = vec![step(node_id, "occurred", format!("{} '{}' arrived", ev.kind, ev.id))];
+                if walk(p, &mut run, *occurred, state, cause, out, &mut steps) {
+                    kept.push(run.clone());
+                }
+                records.push(RunRecord { program: &p.name, version: p.version, run: run.id, steps });
+                continue;
+            }
+        }
+        kept.push(run);
+    }
+    // Runs started while walking (none today) stay after the ones kept.
+    kept.append(&mut state.runs);
+    state.runs = kept;
+}
+
+/// (run id, due ms) a `$timer` event names.
+fn timer_of(ev: &Event) -> (u64, i64) {
+    let run = map_get(ev.attrs(), "run").and_then(Value::as_f64).map_or(0, |x| x as u64);
+    let at = map_get(ev.attrs(), "at").and_then(Value::as_f64).map_or(0, |x| x as i64);
+    (run, at)
+}
+
+/// Delete the timer row a `$timer` event came from.
+pub fn drop_timer(ev: &Event, timers: &mut FxHashMap<Vec<u8>, bool>) {
+    let (run, at) = timer_of(ev);
+    timers.insert(timer_key(at, &ev.contact, run), false);
+}
+
+/// A `$timer` event: wake the run it names, if it still waits for that instant.
+pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>, records: &mut Vec<RunRecord<'c>>) {
+    let (run_id, at) = timer_of(ev);
+    // The timer row goes whether or not its run still waits for it.
+    drop_timer(ev, out.timers);
+    let Some(pos) = state.runs.iter().position(|r| r.id == run_id && r.wake_ms == at) else { return };
+    let mut run = state.runs.remove(pos);
+    let Some(p) = cat.program(&run.program, run.version) else {
+        records.push(RunRecord { program: "", version: run.version, run: run.id, steps: vec![] });
+        return;
+    };
+    run.wake_ms = 0;
+    let Some(i) = p.node_index(&run.node) else { return };
+    let node = &p.nodes[i];
+    let (outcome, reason, next) = match &node.kind {
+        NodeKind::Wait { next, .. } => ("woke", format!("timer due {}", crate::dates::format_iso(at)), *next),
+        NodeKind::WaitFor { event, not_occurred, .. } => (
+            "not_occurred",
+            format!("no matching {event} by {}", crate::dates::format_iso(at)),
+            *not_occurred,
+        ),
+        _ => return,
+    };
+    let mut steps = vec![step(&node.id, outcome, reason)];
+    if walk(p, &mut run, next, state, cause, out, &mut steps) {
+        state.runs.push(run.clone());
+    }
+    records.push(RunRecord { program: &p.name, version: p.version, run: run.id, steps });
+}
+
+/// The `$timer` event a due timer key comes back as.
+pub fn timer_event(wake_ms: i64, contact: &str, run: u64) -> Event {
+    Event {
+        id: format!("$timer:{run}:{wake_ms}"),
+        contact: contact.to_owned(),
+        kind: TIMER_EVENT.to_owned(),
+        ts: wake_ms,
+        attrs: Value::Map(vec![("run".into(), Value::Int(run as i64)), ("at".into(), Value::Int(wake_ms))]),
+        source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked() {
+        for ok in ["a@b.co", "first.last@mail.example.com"] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in ["", "a", "a@b", "@b.co", "a@@b.co", "a b@c.de", "a@.co", "a@co."] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sticky_fraction_is_stable_and_spread() {
+        assert_eq!(sticky_fraction("c1", "p", "n"), sticky_fraction("c1", "p", "n"));
+        let below = (0..1000).filter(|i| sticky_fraction(&format!("c{i}"), "p", "n") < 0.5).count();
+        assert!((400..600).contains(&below), "{below}");
+    }
+}
