@@ -156,7 +156,7 @@ where
         out.next_seq += 1;
         runs.clear();
         let before = out.outbox.len();
-        let cause = Cause { contact: &ev.contact, id: &ev.id, now_ms };
+        let cause = Cause { contact: &ev.contact, id: &ev.id, now_ms, limits: &cat.arbitration };
         let mut o = Out { outbox: EventRows { rows: &mut out.outbox, seq, first: before }, timers: &mut timers };
         if ev.kind == TIMER_EVENT {
             journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);

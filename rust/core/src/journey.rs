@@ -9,6 +9,7 @@
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::definitions::arbitration::Arbitration;
 use crate::definitions::{Action, Catalog, Channel, Ctx, NodeKind, Program, Send};
 use crate::effect::{effect_hash, hex_id, trigger_ctx, AudienceChange, Context, Effect, LoyaltyView, Message, ProfileView, WebhookCall};
 use crate::event::Event;
@@ -40,11 +41,13 @@ impl Out<'_> {
     }
 }
 
-/// The event being applied: effect ids derive from it, so a resend finds them again.
+/// The event being applied (effect ids derive from it, so a resend finds them
+/// again), when, and the limits messages obey.
 pub struct Cause<'e> {
     pub contact: &'e str,
     pub id: &'e str,
     pub now_ms: i64,
+    pub limits: &'e Arbitration,
 }
 
 /// Where a message on `channel` goes for this contact, or why it cannot be sent.
@@ -230,11 +233,19 @@ fn walk<'c>(p: &'c Program, run: &mut Run, mut at: usize, state: &mut State, cau
                 steps.push(step(id, "branch", format!("draw {f:.2} of 100 => branch {} (weight {})", pick + 1, branches[pick].0)));
                 at = branches[pick].1;
             }
-            NodeKind::Action { action, next } => {
-                let (outcome, reason) = act(p, id, action, run, state, cause, out);
-                steps.push(step(id, outcome, reason));
-                at = *next;
-            }
+            NodeKind::Action { action, next } => match act(p, id, action, run, state, cause, out) {
+                Acted::Done(outcome, reason) => {
+                    steps.push(step(id, outcome, reason));
+                    at = *next;
+                }
+                Acted::Deferred(until, reason) => {
+                    run.node = node.id.clone();
+                    run.wake_ms = until;
+                    out.set_timer(cause.contact, run);
+                    steps.push(step(id, "deferred", format!("{reason}: deferred to {}", crate::dates::format_iso(until))));
+                    return true;
+                }
+            },
             NodeKind::End => {
                 steps.push(step(id, "end", String::new()));
                 return false;
@@ -258,16 +269,34 @@ fn sticky_fraction(contact: &str, program: &str, node: &str) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Run an Action node; returns (outcome, reason).
-fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> (&'static str, String) {
-    match action {
-        Action::Send(send) => match address(send.channel, cause.contact, state, p.transactional) {
-            Ok(to) => {
-                push_effect(p, node, run, state, cause, out, send.channel.name(), to, Payload::Message(send));
-                ("sent", format!("{} to '{to}'", send.channel.name()))
+/// What an Action node did.
+enum Acted {
+    /// (outcome, reason): the run goes on.
+    Done(&'static str, String),
+    /// Held by a cap or quiet hours until then; the run waits at the node.
+    Deferred(i64, String),
+}
+
+/// Run an Action node.
+fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> Acted {
+    let (outcome, reason) = match action {
+        Action::Send(send) => {
+            let to = match address(send.channel, cause.contact, state, p.transactional) {
+                Ok(to) => to.to_owned(),
+                Err(why) => return Acted::Done("skipped", why),
+            };
+            if !p.transactional {
+                if let Err(blocked) = cause.limits.check(send.channel, state, cause.now_ms) {
+                    if p.drop_on_limit {
+                        return Acted::Done("dropped", format!("{}; the program drops held messages (on_limit: drop)", blocked.reason));
+                    }
+                    return Acted::Deferred(blocked.until_ms, blocked.reason);
+                }
+                cause.limits.record(send.channel, state, cause.now_ms);
             }
-            Err(why) => ("skipped", why),
-        },
+            push_effect(p, node, run, state, cause, out, send.channel.name(), &to, Payload::Message(send));
+            ("sent", format!("{} to '{to}'", send.channel.name()))
+        }
         Action::Audience { name, add } => {
             let op = if *add { "add" } else { "remove" };
             push_effect(p, node, run, state, cause, out, Channel::Ads.name(), cause.contact, Payload::Audience(name, op));
@@ -288,7 +317,8 @@ fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, c
             push_effect(p, node, run, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref()));
             ("sent", format!("webhook {url}"))
         }
-    }
+    };
+    Acted::Done(outcome, reason)
 }
 
 enum Payload<'a> {
@@ -427,6 +457,8 @@ pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
     let node = &p.nodes[i];
     let (outcome, reason, next) = match &node.kind {
         NodeKind::Wait { next, .. } => ("woke", format!("timer due {}", crate::dates::format_iso(at)), *next),
+        // A deferred message: try the action again.
+        NodeKind::Action { .. } => ("retry", format!("deferred message due {}", crate::dates::format_iso(at)), i),
         NodeKind::WaitFor { event, not_occurred, .. } => (
             "not_occurred",
             format!("no matching {event} by {}", crate::dates::format_iso(at)),

@@ -21,7 +21,8 @@ pub struct Step<'a> {
     pub node: &'a str,
     /// What happened at the node: "yes", "no", "branch", "else", "wait", "passed",
     /// "woke", "waiting", "occurred", "not_occurred", "control", "sent", "skipped",
-    /// "updated", "end", "goal", "not_entered", "gone" (docs/definitions.md).
+    /// "deferred", "retry", "dropped", "updated", "end", "goal", "not_entered"
+    /// (docs/definitions.md).
     pub outcome: &'static str,
     pub reason: String,
 }
@@ -135,6 +136,9 @@ pub struct State {
     /// Counted histories (definitions::facts).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: Facts,
+    /// Per capped channel: when the latest messages went (arbitration caps).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sends: BTreeMap<String, Vec<i64>>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -160,6 +164,7 @@ impl Default for State {
             last_run: 0,
             journeys: BTreeMap::new(),
             facts: Facts::new(),
+            sends: BTreeMap::new(),
         }
     }
 }

@@ -207,6 +207,7 @@ fn build(doc: Doc, sources: &[Vec<u8>], version: u64, errs: &mut Errs) -> Catalo
     }
 
     cat.facts = facts.into_vec();
+    cat.arbitration = super::arbitration::compile(doc.arbitration.as_ref(), errs);
     if errs.is_empty() {
         index(&mut cat);
     }
@@ -214,8 +215,11 @@ fn build(doc: Doc, sources: &[Vec<u8>], version: u64, errs: &mut Errs) -> Catalo
 }
 
 fn index(cat: &mut Catalog) {
-    for (i, p) in cat.programs.iter().enumerate() {
-        cat.by_event.entry(p.event.clone()).or_default().programs.push(i);
+    // Higher priority first: they take capped channels before the others.
+    let mut order: Vec<usize> = (0..cat.programs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cat.programs[i].priority));
+    for i in order {
+        cat.by_event.entry(cat.programs[i].event.clone()).or_default().programs.push(i);
     }
     for (li, l) in cat.loyalty.iter().enumerate() {
         for (ri, r) in l.rules.iter().enumerate() {

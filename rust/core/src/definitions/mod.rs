@@ -1,5 +1,6 @@
 //! Definitions: the user's document (model), its compilation into an indexed catalog.
 
+pub mod arbitration;
 pub mod compile;
 pub mod condition;
 pub mod facts;
@@ -148,7 +149,10 @@ pub struct Program {
     pub entry: Entry,
     pub goal: Option<Goal>,
     pub priority: i64,
+    /// Exempt from caps and quiet hours, and email needs no marketing opt-in.
     pub transactional: bool,
+    /// Drop (rather than defer) a message held by a cap or quiet hours.
+    pub drop_on_limit: bool,
     pub time_zone: when::Zone,
     pub nodes: Vec<Node>,
     /// The program's definition as written (msgpack): unchanged source = same version.
@@ -240,6 +244,7 @@ pub struct Catalog {
     pub loyalty: Vec<LoyaltyProgram>,
     /// Event histories the definitions' conditions count (see `facts`).
     pub facts: Vec<FactDef>,
+    pub arbitration: arbitration::Arbitration,
     /// Lowercased event type -> what it triggers.
     pub by_event: rustc_hash::FxHashMap<String, EventIndex>,
 }

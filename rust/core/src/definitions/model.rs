@@ -23,6 +23,8 @@ pub struct Doc {
     pub programs: Option<Vec<ProgramDoc>>,
     #[serde(default)]
     pub loyalty: Option<Vec<LoyaltyDoc>>,
+    #[serde(default)]
+    pub arbitration: Option<super::arbitration::ArbitrationDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +55,9 @@ pub struct ProgramDoc {
     /// IANA name, e.g. Europe/Rome; waits "in program time" use it (default UTC).
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// A message held by a cap or quiet hours: "defer" (default) or "drop".
+    #[serde(default)]
+    pub on_limit: Option<String>,
     pub nodes: Vec<NodeDoc>,
 }
 

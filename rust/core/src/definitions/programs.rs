@@ -68,6 +68,14 @@ pub(crate) fn build_program(cat: &Cx<'_>, p: &ProgramDoc, source: Vec<u8>, versi
             Zone::default()
         }),
     };
+    let drop_on_limit = match p.on_limit.as_deref() {
+        None | Some("defer") => false,
+        Some("drop") => true,
+        Some(other) => {
+            errs.push((format!("{path}.on_limit"), format!("on_limit must be 'defer' or 'drop', got '{other}'")));
+            false
+        }
+    };
     if p.nodes.is_empty() {
         errs.push((format!("{path}.nodes"), "a program needs at least one node; the first node is the entry node".into()));
         return None;
@@ -105,6 +113,7 @@ pub(crate) fn build_program(cat: &Cx<'_>, p: &ProgramDoc, source: Vec<u8>, versi
         goal,
         priority: p.priority.unwrap_or(0),
         transactional: p.transactional.unwrap_or(false),
+        drop_on_limit,
         time_zone,
         nodes,
         source,
