@@ -47,6 +47,12 @@ class ShardActor:
     def positions(self) -> list[tuple[str, int, str, int]]:
         return self.store.positions()
 
+    def segment_page(self, name: str, now_ms: int, after: bytes, limit: int) -> tuple[list[str], bytes | None, int]:
+        return self.store.segment_page(name, now_ms, after, limit)
+
+    def attributes(self, event_type: str) -> list[tuple[str, str, int]]:
+        return self.store.attributes(event_type)
+
     def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
         return self.store.outbox_due(limit, now_ms)
 

@@ -24,8 +24,9 @@ from cairn import _core
 # docs/architecture.md ("Shard storage").
 # `outbox` holds effects awaiting their first attempt; `retry` those waiting for
 # another, ordered by when; `dead` those that will not be sent.
-# `timers` holds the waits of program runs, keyed by due time (keys::timer_key).
-DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "meta")
+# `timers` holds the waits of program runs, keyed by due time (keys::timer_key);
+# `attributes` the attributes seen per event type with their inferred types (J-6).
+DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "attributes", "meta")
 _ROWS = ("states", "seen", "history", "ledger", "outbox")
 _APPEND = frozenset({"history", "ledger", "outbox"})
 _ROW_DB = {"states": "state", "seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox"}
@@ -144,6 +145,11 @@ class ShardStore:
                 for key in result.timer_deletes:
                     if timers.set_key(key):
                         timers.delete()
+            if result.attributes:
+                # A handful of rows per batch (types x attributes), overwritten with
+                # when they were last seen.
+                stamp = _SEQ.pack(max(now_ms, 0))
+                txn.cursor(self.dbs["attributes"]).putmulti([(k, stamp) for k in result.attributes])
             txn.put(_META_HISTORY_SEQ, _SEQ.pack(result.next_seq), db=self.dbs["meta"])
             t3 = time.perf_counter()
         except BaseException:
@@ -261,6 +267,32 @@ class ShardStore:
             seqs = sorted([_SEQ.pack(seq) for _, seq in state.get("recent", [])]
                           + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), key + b"\x00")])
             return [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
+
+    def attributes(self, event_type: str) -> list[tuple[str, str, int]]:
+        """(attribute, inferred type, last seen ms) seen on events of ``event_type``."""
+        prefix = event_type.lower().encode() + b"\x00"
+        with self.env.begin(db=self.dbs["attributes"]) as txn:
+            rows = _prefixed(txn.cursor(), prefix)
+        out = []
+        for key, stamp in rows:
+            attr, kind = key[len(prefix):].split(b"\x00")
+            out.append((attr.decode(), kind.decode(), _SEQ.unpack(stamp)[0]))
+        return out
+
+    def segment_page(self, name: str, now_ms: int, after: bytes = b"", limit: int = 5_000
+                     ) -> tuple[list[str], bytes | None, int]:
+        """Members of segment ``name`` among up to ``limit`` contacts after key
+        ``after``: (members, key to continue after or None at the end, contacts read)."""
+        with self.env.begin(db=self.dbs["state"]) as txn:
+            cursor = txn.cursor()
+            found = cursor.set_range(after + b"\x00") if after else cursor.first()
+            rows = []
+            while found and len(rows) < limit:
+                rows.append(cursor.item())
+                found = cursor.next()
+        members = self.catalog.segment_members(name, rows, now_ms)
+        next_after = rows[-1][0] if found and rows else None
+        return [m.decode() for m in members], next_after, len(rows)
 
     def positions(self) -> list[tuple[str, int, str, int]]:
         """(program, version, node, contacts waiting there) over the shard's states."""

@@ -168,6 +168,57 @@ def programs(as_json: bool, host: str, port: int, token: str | None) -> None:
 
 
 @main.command()
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the members here, one per line [default: standard output].")
+@click.option("--count", "count_only", is_flag=True, help="Only count the members.")
+@_connection_options
+def segment(name: str, out: Path | None, count_only: bool, host: str, port: int, token: str | None) -> None:
+    """Count and export the members of segment NAME across all shards (evaluated now)."""
+    from cairn.client import CairnServerError
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with _client(host, port, token) as client:
+        shards = client.request("status")["shards"]
+        sink = open(out, "w") if out else None  # noqa: SIM115 (closed below)
+        total = 0
+        try:
+            with Progress(*columns, console=err_console) as progress:
+                task = progress.add_task(f"segment {name}", total=sum(s["contacts"] for s in shards))
+                for s in shards:
+                    after: str | None = ""
+                    while after is not None:
+                        try:
+                            page = client.request("segment", name=name, shard=s["shard"], after=after)
+                        except CairnServerError as exc:
+                            raise click.ClickException(exc.message) from None
+                        total += len(page["members"])
+                        if not count_only:
+                            for m in page["members"]:
+                                (sink.write(m + "\n") if sink else click.echo(m))
+                        progress.advance(task, page["read"])
+                        after = page["after"]
+        finally:
+            if sink:
+                sink.close()
+    err_console.print(f"segment {name}: {total} member(s)")
+
+
+@main.command()
+@click.argument("event_type")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def attributes(event_type: str, as_json: bool, host: str, port: int, token: str | None) -> None:
+    """The attributes seen on EVENT_TYPE events, their types and the operators each offers."""
+    with _client(host, port, token) as client:
+        reply = client.request("attributes", type=event_type)
+    if as_json:
+        click.echo(json.dumps(reply, indent=2, default=str))
+    else:
+        render.attributes(console, reply)
+
+
+@main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_connection_options
 def apply(file: Path, host: str, port: int, token: str | None) -> None:

@@ -91,7 +91,9 @@ def _messages(console: Console, sink: Path) -> None:
     lines = sink.read_text().splitlines() if sink.exists() else []
     for line in lines:
         m = json.loads(line)
-        msg = m["message"]
+        msg = m.get("message")
+        if msg is None:  # an ads audience batch or a webhook call, not a message
+            continue
         text = " | ".join(str(msg[k]) for k in ("subject", "title", "text") if msg.get(k))
         table.add_row(m["channel"], str(m["to"]), f"{m['program']}/{m['node']}", text)
     console.print(table if lines else "no message was sent")

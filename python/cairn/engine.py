@@ -275,6 +275,38 @@ class Engine:
             out.append(p | {"nodes": nodes, "contacts": sum(n["contacts"] for n in nodes)})
         return out
 
+    async def segment_page(self, name: str, shard: int, after: str = "", limit: int = 5_000) -> dict[str, Any]:
+        """One page of segment ``name``'s members on ``shard``, evaluated live now.
+        Page on with ``after`` = the reply's ``after`` until it is None."""
+        if name.lower() not in (s.lower() for s in self.catalog.summary()["segments"]):
+            raise AdminError("invalid", f"unknown segment {name!r}; segments: "
+                                        f"{', '.join(self.catalog.summary()['segments']) or 'none defined'}")
+        if not 0 <= shard < len(self.actors):
+            raise AdminError("invalid", f"shard must be in 0..{len(self.actors) - 1}, got {shard}")
+        members, next_after, read = await self.actors[shard].segment_page.remote(
+            name, self.config.clock(), after.encode(), limit)
+        return {"members": members, "after": None if next_after is None else next_after.decode(), "read": read}
+
+    async def attributes(self, event_type: str) -> dict[str, Any]:
+        """The attributes seen on ``event_type`` events across shards, with their
+        inferred types, the declared type if any, and the operators each offers."""
+        kind = event_type.lower()
+        seen = await asyncio.gather(*(a.attributes.remote(kind) for a in self.actors))
+        merged: dict[str, dict[str, int]] = {}
+        for shard in seen:
+            for attr, inferred, last_ms in shard:
+                types = merged.setdefault(attr, {})
+                types[inferred] = max(types.get(inferred, 0), last_ms)
+        declared = self.catalog.summary()["declared_attributes"].get(kind, {})
+        rows = []
+        for attr in sorted(set(merged) | set(declared)):
+            types = sorted(merged.get(attr, {}))
+            shown = [declared[attr]] if attr in declared else types
+            rows.append({"attribute": attr, "declared": declared.get(attr), "seen_as": types,
+                         "last_seen_ms": max(merged.get(attr, {}).values(), default=None),
+                         "operators": {t: _core.operators(t) for t in shown}})
+        return {"event_type": kind, "attributes": rows}
+
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = await asyncio.gather(*(a.dead_letters.remote(limit) for a in self.actors))
         return [r for shard_rows in rows for r in shard_rows][:limit]
@@ -330,5 +362,17 @@ class Engine:
             return {"op": "clock", **(await self.advance_clock(by_ms))}
         if op == "programs":
             return {"op": "programs", "programs": await self.programs()}
+        if op == "segment":
+            name, shard = request.get("name"), request.get("shard", 0)
+            if not isinstance(name, str) or not isinstance(shard, int):
+                raise AdminError("invalid", "segment needs 'name' (a segment) and 'shard' (an index)")
+            page = await self.segment_page(name, shard, str(request.get("after") or ""),
+                                           int(request.get("limit", 5_000)))
+            return {"op": "segment", **page}
+        if op == "attributes":
+            kind = request.get("type")
+            if not isinstance(kind, str) or not kind:
+                raise AdminError("invalid", "attributes needs 'type': an event type")
+            return {"op": "attributes", **(await self.attributes(kind))}
         raise AdminError("unknown_op", f"unknown op {op!r}; known: events, apply, contact, explain, "
-                                       f"programs, clock, status, dead_letters")
+                                       f"programs, attributes, segment, clock, status, dead_letters")

@@ -79,6 +79,17 @@ def programs(console: Console, items: list[dict[str, Any]]) -> None:
         console.print(table)
 
 
+def attributes(console: Console, reply: dict[str, Any]) -> None:
+    """``cairn attributes TYPE``: what conditions on that event type may use."""
+    table = Table("attribute", "declared", "seen as", "last seen", "operators",
+                  title=f"attributes of {reply['event_type']} events", title_justify="left")
+    for a in reply["attributes"]:
+        ops = "; ".join(f"{t}: {', '.join(o)}" for t, o in a["operators"].items())
+        table.add_row(a["attribute"], a["declared"] or "-", ", ".join(a["seen_as"]) or "-",
+                      _when(a["last_seen_ms"]), ops)
+    console.print(table)
+
+
 def clock(console: Console, reply: dict[str, Any]) -> None:
     console.print(f"clock now {_when(reply['now_ms'])} UTC; {reply['fired']} timer(s) fired")
 

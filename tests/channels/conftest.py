@@ -233,8 +233,16 @@ def smtp_server():
 # --- HTTP receiver --------------------------------------------------------------
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None  # webhook actions may post plain text: see "body"
+
+
 class HttpReceiver:
-    """Records POSTs; answers ``fail_status`` to the first ``fail_first`` requests."""
+    """Records POSTs (raw ``body`` and parsed ``json``); answers ``fail_status`` to the
+    first ``fail_first`` requests."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -267,7 +275,8 @@ class HttpReceiver:
         with self.lock:
             failing = len(self.requests) < self.fail_first
             self.requests.append({"path": path, "headers": {k.lower(): v for k, v in headers.items()},
-                                  "json": json.loads(body), "status": self.fail_status if failing else 200})
+                                  "body": body, "json": _json_or_none(body),
+                                  "status": self.fail_status if failing else 200})
             return self.requests[-1]["status"]
 
     def start(self) -> None:

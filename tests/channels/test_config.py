@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cairn.channels import ConfigError, load_channel_config
-from cairn.channels.config import FileSettings, RetryPolicy, SmtpSettings, WebhookSettings
+from cairn.channels.config import AdsSettings, FileSettings, RetryPolicy, SmtpSettings, WebhookSettings
 
 YAML = """
 engine: {shards: 4}   # unrelated sections are ignored
@@ -13,6 +13,7 @@ channels:
   email:   {type: smtp, host: 127.0.0.1, port: 2525, sender: "Cairn <noreply@cairn.local>", starttls: false, username: null, password: null, timeout_s: 10}
   sms:     {type: webhook, url: "http://127.0.0.1:9000/sms", headers: {X-Token: abc}, timeout_s: 5}
   default: {type: file, path: "out/sent.ndjson"}
+ads: {url: "https://ads.example.com/audiences", headers: {X-Key: k}, batch_size: 200, sync_delay_s: 5}
 retry: {max_attempts: 4, base_ms: 100, max_ms: 1000}
 """
 
@@ -23,6 +24,7 @@ def test_defaults_send_everything_to_the_file_sink():
     assert config.default == FileSettings(path="sent.ndjson")
     assert config.retry == RetryPolicy(max_attempts=6, base_ms=500, max_ms=300_000)
     assert config.settings_for("email") == ("default", FileSettings())
+    assert config.ads == AdsSettings(url=None, batch_size=500, sync_delay_s=30.0)
 
 
 def test_loads_yaml_file(tmp_path):
@@ -33,6 +35,8 @@ def test_loads_yaml_file(tmp_path):
     assert config.channels["sms"] == WebhookSettings(url="http://127.0.0.1:9000/sms",
                                                      headers={"X-Token": "abc"}, timeout_s=5.0)
     assert config.default == FileSettings(path="out/sent.ndjson")
+    assert config.ads == AdsSettings(url="https://ads.example.com/audiences", headers={"X-Key": "k"},
+                                     batch_size=200, sync_delay_s=5.0)
     assert config.retry == RetryPolicy(max_attempts=4, base_ms=100, max_ms=1000)
 
 
@@ -60,6 +64,15 @@ def test_unknown_channels_route_to_default():
     ({"retry": {"max_attempts": 0}}, "retry.max_attempts: must be >= 1"),
     ({"retry": {"base_ms": 1000, "max_ms": 10}}, "retry.max_ms: must be >= retry.base_ms"),
     ({"retry": {"tries": 3}}, "retry.tries: unknown key"),
+    ({"ads": {"batch_size": 0}}, "ads.batch_size: must be >= 1"),
+    ({"ads": {"batch_size": 10.5}}, "ads.batch_size: expected an integer"),
+    ({"ads": {"sync_delay_s": "30s"}}, "ads.sync_delay_s: expected a number"),
+    ({"ads": {"sync_delay_s": -1}}, "ads.sync_delay_s: must be >= 0"),
+    ({"ads": {"url": "ads.example.com"}}, "ads.url: must start with http:// or https://"),
+    ({"ads": {"timeout_s": 0}}, "ads.timeout_s: must be > 0"),
+    ({"ads": {"delay": 3}}, "ads.delay: unknown key"),
+    ({"ads": ["vip"]}, "ads: expected a mapping"),
+    ({"channels": {"webhook": {"type": "file"}}}, "channels.webhook: reserved"),
 ])
 def test_validation_errors_name_the_key(raw, message):
     with pytest.raises(ConfigError) as info:

@@ -112,3 +112,20 @@ def test_backoff_is_exponential_capped_deterministic_and_bounded():
     assert delays == [retry_at(policy, "9f2c00aa11bb22cc", n, 0, permanent=False) for n in range(5)]
     assert retry_at(policy, "x", 5, 0, permanent=False) is None  # attempts+1 >= max_attempts
     assert retry_at(policy, "x", 0, 0, permanent=True) is None
+
+
+async def test_legacy_effect_without_kind_is_a_message(outbox, clock, tmp_path, make_effect):
+    legacy = make_effect(channel="sms")  # outbox rows written before kinds existed
+    current = make_effect(channel="sms", kind="message", run=2)
+    unknown = outbox.put(make_effect(kind="carrier_pigeon"))
+    outbox.put(legacy)
+    outbox.put(current)
+    dispatcher = Dispatcher([outbox], load_channel_config(None), tmp_path, clock)
+    await dispatcher.drain_once()
+    await dispatcher.close()
+    lines = [json.loads(line) for line in (tmp_path / "sent.ndjson").read_text().splitlines()]
+    assert [line["id"] for line in lines] == [legacy["id"], current["id"]]
+    assert all(line["message"] == {"text": "Hi Ann"} for line in lines)
+    assert outbox.dead == [(unknown, outbox.dead[0][1], "unknown effect kind 'carrier_pigeon'")]
+    assert dispatcher.stats == {"sms": {"sent": 2, "retried": 0, "dead": 0},
+                                "email": {"sent": 0, "retried": 0, "dead": 1}}

@@ -1,5 +1,6 @@
-"""Cairn channels: deliver the effects (messages) that shard actors write to their outboxes.
+"""Cairn channels: deliver the effects that shard actors write to their outboxes.
 
+Effects are messages, ads-audience changes or webhook actions (:mod:`.kinds`).
 Pieces, one file each:
 
 - :mod:`.outbox` — :class:`OutboxSource`, the protocol the engine implements over
@@ -10,8 +11,9 @@ Pieces, one file each:
 - :mod:`.templates` — sandboxed Jinja2 rendering (:func:`render_message`) and
   apply-time validation (:func:`check_template`).
 - :mod:`.config` — :class:`ChannelConfig` / :func:`load_channel_config` for the
-  ``channels`` and ``retry`` YAML sections.
-- Adapters: :mod:`.email` (SMTP), :mod:`.webhook` (HTTP POST), :mod:`.filesink`
+  ``channels``, ``ads`` and ``retry`` YAML sections.
+- Adapters: :mod:`.email` (SMTP), :mod:`.webhook` (HTTP POST: webhook channels
+  and webhook actions), :mod:`.ads` (batched audience sync), :mod:`.filesink`
   (NDJSON file, the zero-config default), built by :mod:`.registry`.
 - :mod:`.errors` — :class:`PermanentError` / :class:`TemporaryError`.
 """

@@ -1,4 +1,4 @@
-"""Channel and retry configuration, loaded from the ``channels``/``retry`` YAML sections.
+"""Channel, ads and retry configuration, from the ``channels``/``ads``/``retry`` YAML sections.
 
 Example::
 
@@ -6,11 +6,15 @@ Example::
       email:   {type: smtp, host: 127.0.0.1, port: 2525, sender: "Cairn <noreply@cairn.local>"}
       sms:     {type: webhook, url: "http://127.0.0.1:9000/sms", headers: {}, timeout_s: 5}
       default: {type: file, path: "sent.ndjson"}
+    ads: {url: "http://127.0.0.1:9000/audiences", batch_size: 500, sync_delay_s: 30}
     retry: {max_attempts: 6, base_ms: 500, max_ms: 300000}
 
 Any channel not listed is routed to ``default``; with no configuration at all every
-channel goes to the file sink ``<data>/sent.ndjson``.  Errors name the offending
-key, e.g. ``channels.sms.url: required for type webhook``.
+channel goes to the file sink ``<data>/sent.ndjson``.  Audience effects always go
+to the ads adapter (:mod:`.ads`), configured by ``ads``; without ``ads.url`` its
+batches go to the file sink of the ``ads`` route.  Webhook actions need no
+configuration (the URL is in the effect), so ``webhook`` is not a channel name.
+Errors name the offending key, e.g. ``channels.sms.url: required for type webhook``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from .errors import ConfigError
 
 DEFAULT_CHANNEL = "default"
 DEFAULT_SINK_PATH = "sent.ndjson"
+#: Channel of webhook-action effects; reserved because their URL is in the effect.
+WEBHOOK_CHANNEL = "webhook"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,21 @@ class FileSettings:
     path: str = DEFAULT_SINK_PATH
 
 
+@dataclass(frozen=True)
+class AdsSettings:
+    """Digital-ads audience sync (J-7): changes are sent in batches, with a delay.
+
+    A batch goes out when ``batch_size`` changes are buffered or ``sync_delay_s``
+    after its first change; to ``url`` (JSON POST), else to the NDJSON file sink.
+    """
+
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 10.0
+    batch_size: int = 500
+    sync_delay_s: float = 30.0
+
+
 ChannelSettings = Union[SmtpSettings, WebhookSettings, FileSettings]
 
 
@@ -76,6 +97,7 @@ class ChannelConfig:
 
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
     default: ChannelSettings = field(default_factory=FileSettings)
+    ads: AdsSettings = field(default_factory=AdsSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def settings_for(self, channel: str | None) -> tuple[str, ChannelSettings]:
@@ -165,6 +187,16 @@ def _check_positive(value: Any, where: str) -> float:
     return float(number)
 
 
+_ADS_CHECKS = {
+    "url": lambda v, w: _check_url(v, w) if v is not None else None,
+    "headers": _check_headers,
+    "timeout_s": _check_positive,
+    "batch_size": lambda v, w: _check_number(v, w, 1, integer=True),
+    # 0 is allowed: flush as soon as the current dispatcher pass has buffered its changes.
+    "sync_delay_s": lambda v, w: float(_check_number(v, w, 0, integer=False)),
+}
+
+
 # --- section parsers ----------------------------------------------------------
 
 
@@ -219,16 +251,31 @@ def _parse_channels(raw: Any) -> tuple[dict[str, ChannelSettings], ChannelSettin
     for name, entry in spec.items():
         if not isinstance(name, str) or not name:
             raise ConfigError(f"channels: channel names must be non-empty strings (got {name!r})")
+        if name == WEBHOOK_CHANNEL:
+            # An entry here would be silently unused: say so instead.
+            raise ConfigError(f"channels.{name}: reserved: webhook actions POST to the URL their program names")
         parsed[name] = _parse_channel(name, entry)
     default = parsed.pop(DEFAULT_CHANNEL, FileSettings())
     return parsed, default
 
 
+def _parse_ads(raw: Any) -> AdsSettings:
+    if raw is None:
+        return AdsSettings()
+    spec = _require_mapping(raw, "ads")
+    values: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key not in _ADS_CHECKS:
+            raise ConfigError(f"ads.{key}: unknown key")
+        values[key] = _ADS_CHECKS[key](value, f"ads.{key}")
+    return AdsSettings(**values)
+
+
 def load_channel_config(source: Mapping[str, Any] | str | Path | None = None) -> ChannelConfig:
     """Build a validated :class:`ChannelConfig`.
 
-    ``source`` is the engine's parsed config document (only its ``channels`` and
-    ``retry`` keys are read, other keys are ignored), a path to a YAML file, or
+    ``source`` is the engine's parsed config document (only its ``channels``,
+    ``ads`` and ``retry`` keys are read, other keys are ignored), a path to a YAML file, or
     ``None`` for the defaults.  Raises :class:`ConfigError` on invalid input.
     """
     if isinstance(source, (str, Path)):
@@ -238,4 +285,5 @@ def load_channel_config(source: Mapping[str, Any] | str | Path | None = None) ->
             raise ConfigError(f"{source}: cannot read channel config: {err}") from err
     doc = _require_mapping(source if source is not None else {}, "config")
     channels, default = _parse_channels(doc.get("channels"))
-    return ChannelConfig(channels=channels, default=default, retry=_parse_retry(doc.get("retry")))
+    return ChannelConfig(channels=channels, default=default, ads=_parse_ads(doc.get("ads")),
+                         retry=_parse_retry(doc.get("retry")))

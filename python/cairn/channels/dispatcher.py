@@ -5,6 +5,11 @@ concurrently (bounded), makes file sinks durable, then settles the batch so the
 source can delete, reschedule or dead-letter each key.  Delivery is
 at-least-once: a crash between sending and settling resends, which receivers
 can drop thanks to the stable effect id.
+
+Effects of a :class:`~.adapter.BatchingAdapter` (ads audiences) are the
+exception: they are buffered during the pass and settled later, by a background
+task, once their batch was delivered; meanwhile the dispatcher keeps their keys
+"in flight" and skips them when a source offers them again.
 """
 
 from __future__ import annotations
@@ -15,17 +20,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgpack
 
-from .adapter import Adapter
+from .adapter import Adapter, BatchingAdapter
 from .backoff import retry_at
 from .config import ChannelConfig
 from .errors import PermanentError, TemporaryError
+from .kinds import effect_kind, render_effect
 from .outbox import DueItem, FailedItem, OutboxSource
 from .registry import AdapterRegistry
-from .templates import render_message
 
 log = logging.getLogger("cairn.channels")
 
@@ -48,10 +53,23 @@ class _Outcome:
     adapter: Adapter | None = None
     error: str | None = None
     permanent: bool = False
+    #: Set while a batching adapter holds the effect; yields this outcome when done.
+    waiting: asyncio.Future[_Outcome] | None = None
 
     def fail(self, message: str, permanent: bool) -> _Outcome:
         self.error, self.permanent, self.adapter = message, permanent, None
         return self
+
+
+class _Lane:
+    """One source and the keys it handed out that are not settled yet."""
+
+    def __init__(self, source: OutboxSource) -> None:
+        self.source = source
+        self.in_flight: set[bytes] = set()
+        # Held around ``due`` + filtering and around ``settle``: a background settle
+        # landing in between would let a just-settled effect through as new.
+        self.lock = asyncio.Lock()
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -64,7 +82,8 @@ def _decode(raw: bytes) -> dict[str, Any]:
 class Dispatcher:
     """Delivers effects from shard outboxes through the configured channel adapters.
 
-    ``stats`` maps each effect channel (``"email"``, ``"sms"``...) to counters
+    ``stats`` maps each effect channel (``"email"``, ``"sms"``, ``"ads"``,
+    ``"webhook"``...) to counters
     ``{"sent", "retried", "dead"}``; ``last_error`` keeps the latest error text
     per channel.  Both are meant for ``cairn status``.
     """
@@ -91,6 +110,8 @@ class Dispatcher:
         self.last_error: dict[str, str] = {}
         self._registry = AdapterRegistry(config, Path(data_dir))
         self._slots = asyncio.Semaphore(concurrency)
+        self._lanes = [_Lane(source) for source in self.sources]
+        self._settling: set[asyncio.Task[None]] = set()
 
     # --- loop -------------------------------------------------------------------
 
@@ -98,11 +119,11 @@ class Dispatcher:
         """Drain all sources until ``stop`` is set; source errors are logged, not raised."""
         while not stop.is_set():
             handled = 0
-            for source in self.sources:
+            for lane in self._lanes:
                 try:
-                    handled += await self._drain_source(source)
+                    handled += await self._drain_source(lane)
                 except Exception:  # noqa: BLE001 - a restarting shard must not stop the others
-                    log.exception("draining outbox %r failed", source)
+                    log.exception("draining outbox %r failed", lane.source)
             # When work was found there may be more: only yield to the loop.
             await self._pause(stop, 0 if handled else self.idle_sleep_s)
 
@@ -116,29 +137,78 @@ class Dispatcher:
             pass
 
     async def drain_once(self) -> int:
-        """One pass over every source; returns how many effects were handled."""
+        """One pass over every source; returns how many effects were handled.
+
+        Effects held by a batching adapter are settled later: see :meth:`settled`.
+        """
         handled = 0
-        for source in self.sources:
-            handled += await self._drain_source(source)
+        for lane in self._lanes:
+            handled += await self._drain_source(lane)
         return handled
 
+    async def settled(self) -> None:
+        """Wait until every effect held by a batching adapter has been settled."""
+        while self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
+
     async def close(self) -> None:
-        """Close all adapters (SMTP connections, HTTP pools, files)."""
+        """Close all adapters (SMTP connections, HTTP pools, files).
+
+        Batching adapters deliver what they buffered while closing; those effects
+        are settled before this returns, so sources must still be usable.
+        """
         await self._registry.close()
+        await self.settled()
 
     # --- one batch --------------------------------------------------------------
 
-    async def _drain_source(self, source: OutboxSource) -> int:
-        due = await source.due(self.batch_size, self.clock())
+    async def _drain_source(self, lane: _Lane) -> int:
+        async with lane.lock:
+            # A source may offer unsettled effects again (the engine's outbox does):
+            # ask for that many more and skip them, so new effects are not starved.
+            due = await lane.source.due(self.batch_size + len(lane.in_flight), self.clock())
+            due = [item for item in due if item[0] not in lane.in_flight]
+            lane.in_flight.update(key for key, _, _ in due)
         if not due:
             return 0
         outcomes = await asyncio.gather(*(self._deliver(item) for item in due))
+        waiting = [o for o in outcomes if o.waiting is not None]
+        if waiting:
+            self._settle_later(lane, waiting)
+        await self._settle(lane, [o for o in outcomes if o.waiting is None])
+        return len(due)
+
+    async def _settle(self, lane: _Lane, outcomes: Sequence[_Outcome]) -> None:
+        """Flush the adapters involved, then settle ``outcomes`` with the source."""
+        if not outcomes:
+            return
         await self._flush(outcomes)
         now = self.clock()
         sent, failed = self._settlement(outcomes, now)
-        await source.settle(sent, failed, now)
+        async with lane.lock:
+            try:
+                await lane.source.settle(sent, failed, now)
+            finally:
+                # Even if settling failed: the source offers them again and they are resent.
+                lane.in_flight.difference_update(o.key for o in outcomes)
         self._count(outcomes, failed)
-        return len(due)
+
+    def _settle_later(self, lane: _Lane, outcomes: Sequence[_Outcome]) -> None:
+        waiting = [o.waiting for o in outcomes if o.waiting is not None]
+        task = asyncio.ensure_future(self._settle_when_done(lane, waiting))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle_when_done(self, lane: _Lane, waiting: list[asyncio.Future[_Outcome]]) -> None:
+        """Settle batched effects as their batches complete, one settle call per wake-up."""
+        pending: set[asyncio.Future[_Outcome]] = set(waiting)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                # In outbox order (``done`` is a set), so settles are reproducible.
+                await self._settle(lane, [future.result() for future in waiting if future in done])
+            except Exception:  # noqa: BLE001 - the effects stay in the outbox and are resent
+                log.exception("settling batched effects with %r failed", lane.source)
 
     async def _deliver(self, item: DueItem) -> _Outcome:
         key, raw, attempts = item
@@ -154,20 +224,40 @@ class Dispatcher:
 
     async def _send(self, effect: dict[str, Any], outcome: _Outcome) -> _Outcome:
         try:
-            rendered = render_message(effect)
-            adapter = self._registry.adapter_for(effect.get("channel"))
-            await asyncio.wait_for(adapter.send(effect, rendered), self.send_timeout_s)
-        except PermanentError as err:
-            return outcome.fail(str(err), permanent=True)
-        except TemporaryError as err:
-            return outcome.fail(str(err), permanent=False)
+            kind = effect_kind(effect)
+            rendered = render_effect(effect, kind)
+            adapter = self._registry.adapter_for(effect.get("channel"), kind)
+            if not isinstance(adapter, BatchingAdapter):
+                return await self._attempt(adapter.send(effect, rendered), adapter, outcome, self.send_timeout_s)
+            waiter = adapter.submit(effect, rendered)
+        except Exception as err:  # noqa: BLE001 - classified by _failed
+            return self._failed(err, outcome)
+        # The batch is awaited outside the concurrency slot and this pass, which
+        # would otherwise stall every channel (and batching itself) for the delay.
+        timeout = self.send_timeout_s + adapter.max_delay_s
+        outcome.waiting = asyncio.ensure_future(self._attempt(waiter, adapter, outcome, timeout))
+        return outcome
+
+    async def _attempt(self, sending: Awaitable[None], adapter: Adapter, outcome: _Outcome,
+                       timeout: float) -> _Outcome:
+        """Await one send; the outcome records success or the classified failure."""
+        try:
+            await asyncio.wait_for(sending, timeout)
         except asyncio.TimeoutError:
-            return outcome.fail(f"send timed out after {self.send_timeout_s}s", permanent=False)
-        except Exception as err:  # noqa: BLE001 - adapter bug: retry rather than lose the effect
-            log.exception("channel %s: unexpected error sending %s", outcome.channel, outcome.effect_id)
-            return outcome.fail(f"{type(err).__name__}: {err}", permanent=False)
+            return outcome.fail(f"send timed out after {timeout}s", permanent=False)
+        except Exception as err:  # noqa: BLE001 - classified by _failed
+            return self._failed(err, outcome)
         outcome.adapter = adapter
         return outcome
+
+    def _failed(self, err: Exception, outcome: _Outcome) -> _Outcome:
+        if isinstance(err, PermanentError):
+            return outcome.fail(str(err), permanent=True)
+        if isinstance(err, TemporaryError):
+            return outcome.fail(str(err), permanent=False)
+        # Adapter bug: retry rather than lose the effect.
+        log.error("channel %s: unexpected error sending %s", outcome.channel, outcome.effect_id, exc_info=err)
+        return outcome.fail(f"{type(err).__name__}: {err}", permanent=False)
 
     async def _flush(self, outcomes: Sequence[_Outcome]) -> None:
         """Make sent effects durable before settling; a failed flush means not sent."""

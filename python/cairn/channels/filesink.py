@@ -34,8 +34,11 @@ class FileSinkAdapter:
 
     async def send(self, effect: Mapping[str, Any], rendered: Mapping[str, str]) -> None:
         """Append the delivery payload plus ``sent_ms`` as one JSON line."""
-        body = delivery_payload(effect, rendered)
-        body["sent_ms"] = int(time.time() * 1000)
+        await self.append(delivery_payload(effect, rendered))
+
+    async def append(self, doc: Mapping[str, Any]) -> None:
+        """Append ``doc`` plus ``sent_ms`` as one JSON line (durable after :meth:`flush`)."""
+        body = {**doc, "sent_ms": int(time.time() * 1000)}
         line = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
         try:
             self._open().write(line + "\n")

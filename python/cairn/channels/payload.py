@@ -1,4 +1,4 @@
-"""The JSON body that webhook receivers and the file sink see for one effect."""
+"""The JSON bodies receivers see: per-effect deliveries and default webhook-action bodies."""
 
 from __future__ import annotations
 
@@ -15,3 +15,21 @@ def delivery_payload(effect: Mapping[str, Any], rendered: Mapping[str, str]) -> 
     body = {key: effect.get(key) for key in _FORWARDED}
     body["message"] = dict(rendered)
     return body
+
+
+def action_payload(effect: Mapping[str, Any]) -> dict[str, Any]:
+    """Body of a webhook action without a body template: the effect's template context.
+
+    Unlike :func:`delivery_payload` this includes the profile: the program author
+    chose to call this URL with it (the profile holds only the fields it needs).
+    """
+    context = effect.get("context") or {}
+    return {
+        "effect_id": effect.get("id"),
+        "contact": effect.get("contact"),
+        "program": effect.get("program"),
+        "node": effect.get("node"),
+        "event": context.get("event"),
+        "profile": context.get("profile"),
+        "loyalty": context.get("loyalty"),
+    }

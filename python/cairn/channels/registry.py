@@ -6,20 +6,34 @@ import logging
 from pathlib import Path
 
 from .adapter import Adapter
-from .config import ChannelConfig, ChannelSettings, FileSettings, SmtpSettings, WebhookSettings
+from .ads import AdsAdapter
+from .config import (
+    WEBHOOK_CHANNEL,
+    ChannelConfig,
+    ChannelSettings,
+    FileSettings,
+    SmtpSettings,
+    WebhookSettings,
+)
 from .email import SmtpAdapter
 from .filesink import FileSinkAdapter
-from .webhook import WebhookAdapter
+from .kinds import AUDIENCE, MESSAGE, WEBHOOK
+from .webhook import WebhookActionAdapter, WebhookAdapter
 
 log = logging.getLogger("cairn.channels")
 
+ADS_CHANNEL = "ads"
+
 
 class AdapterRegistry:
-    """Maps channel names to adapters, creating each lazily on first use.
+    """Maps effects to adapters, creating each lazily on first use.
 
-    Every configured channel has its own adapter; all unlisted channels share the
-    ``default`` one.  File sinks are shared per resolved path so two channels
-    writing to the same file never interleave partial lines.
+    Messages are routed by channel: every configured channel has its own adapter;
+    all unlisted channels share the ``default`` one.  Audience effects always go
+    to the one :class:`AdsAdapter`, webhook actions to the one
+    :class:`WebhookActionAdapter`, whatever the ``channels`` section says.  File
+    sinks are shared per resolved path so two channels writing to the same file
+    never interleave partial lines.
     """
 
     def __init__(self, config: ChannelConfig, data_dir: Path) -> None:
@@ -27,18 +41,41 @@ class AdapterRegistry:
         self._data_dir = Path(data_dir)
         self._by_route: dict[str, Adapter] = {}
         self._files: dict[Path, FileSinkAdapter] = {}
+        self._ads: AdsAdapter | None = None
+        self._actions: WebhookActionAdapter | None = None
 
-    def route(self, channel: str | None) -> str:
-        """Name of the config entry serving ``channel`` (itself or ``default``)."""
+    def route(self, channel: str | None, kind: str = MESSAGE) -> str:
+        """Name of what serves the effect: ``ads``, ``webhook``, its channel or ``default``."""
+        if kind == AUDIENCE:
+            return ADS_CHANNEL
+        if kind == WEBHOOK:
+            return WEBHOOK_CHANNEL
         return self._config.settings_for(channel)[0]
 
-    def adapter_for(self, channel: str | None) -> Adapter:
-        """The adapter that delivers effects of ``channel``."""
+    def adapter_for(self, channel: str | None, kind: str = MESSAGE) -> Adapter:
+        """The adapter that delivers effects of ``kind`` on ``channel``."""
+        if kind == AUDIENCE:
+            return self._ads_adapter()
+        if kind == WEBHOOK:
+            if self._actions is None:
+                self._actions = WebhookActionAdapter()
+            return self._actions
         route, settings = self._config.settings_for(channel)
         adapter = self._by_route.get(route)
         if adapter is None:
             adapter = self._by_route[route] = self._build(settings)
         return adapter
+
+    def _ads_adapter(self) -> AdsAdapter:
+        if self._ads is None:
+            settings = self._config.ads
+            sink = None
+            if settings.url is None:
+                # The file the ads channel would use for messages; the data dir's sink otherwise.
+                routed = self._config.settings_for(ADS_CHANNEL)[1]
+                sink = self._file_sink(routed if isinstance(routed, FileSettings) else FileSettings())
+            self._ads = AdsAdapter(settings, sink)
+        return self._ads
 
     def _build(self, settings: ChannelSettings) -> Adapter:
         if isinstance(settings, SmtpSettings):
@@ -59,13 +96,19 @@ class AdapterRegistry:
         return self._files[path]
 
     def active(self) -> list[Adapter]:
-        """Distinct adapters created so far."""
-        unique: dict[int, Adapter] = {id(a): a for a in self._by_route.values()}
+        """Distinct adapters created so far; batching ones first (see :meth:`close`)."""
+        special: list[Adapter] = [a for a in (self._ads, self._actions) if a is not None]
+        unique: dict[int, Adapter] = {id(a): a for a in [*special, *self._by_route.values(), *self._files.values()]}
         return list(unique.values())
 
     async def close(self) -> None:
-        """Close every adapter, even if some fail to close."""
-        adapters, self._by_route, self._files = self.active(), {}, {}
+        """Close every adapter, even if some fail to close.
+
+        The ads adapter closes first: it flushes its buffered batches, possibly
+        into a file sink that must still be open.
+        """
+        adapters = self.active()
+        self._by_route, self._files, self._ads, self._actions = {}, {}, None, None
         for adapter in adapters:
             try:
                 await adapter.close()

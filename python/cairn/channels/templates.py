@@ -130,25 +130,28 @@ def template_context(effect: Mapping[str, Any]) -> dict[str, Any]:
     return context
 
 
-def _fail(field: str, err: Exception) -> NoReturn:
+def _fail(where: str, err: Exception) -> NoReturn:
     if isinstance(err, TemplateSyntaxError):
         detail = _describe_syntax_error(err)
     else:
         detail = f"{type(err).__name__}: {err}"
     if isinstance(err, SecurityError):
         detail = f"sandbox violation: {err}"
-    raise TemplateRenderError(f"message.{field}: {detail}") from err
+    raise TemplateRenderError(f"{where}: {detail}") from err
 
 
-def render_field(field: str, source: str, context: Mapping[str, Any]) -> str:
-    """Render one message field; HTML fields are autoescaped."""
+def render_field(field: str, source: str, context: Mapping[str, Any], section: str = "message") -> str:
+    """Render one field of ``section``; HTML fields are autoescaped.
+
+    Errors are reported as ``"<section>.<field>: ..."``.
+    """
     try:
         return _compile(source, field in _HTML_FIELDS).render(context)
     except (TemplateError, SecurityError) as err:  # SecurityError is a TemplateError
-        _fail(field, err)
+        _fail(f"{section}.{field}", err)
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as err:
         # Deterministic template bugs: retrying would fail the same way.
-        _fail(field, err)
+        _fail(f"{section}.{field}", err)
 
 
 def render_message(effect: Mapping[str, Any]) -> dict[str, str]:
@@ -165,3 +168,15 @@ def render_message(effect: Mapping[str, Any]) -> dict[str, str]:
             continue
         rendered[field] = render_field(field, str(source), context)
     return rendered
+
+
+def render_webhook_body(effect: Mapping[str, Any]) -> str | None:
+    """Render ``effect["webhook"]["body"]`` with the message context; ``None`` if absent.
+
+    Same sandbox and leniency as messages; errors read ``"webhook.body: ..."``.
+    """
+    call = effect.get("webhook") or {}
+    source = call.get("body") if isinstance(call, Mapping) else None
+    if source is None:
+        return None
+    return render_field("body", str(source), template_context(effect), section="webhook")

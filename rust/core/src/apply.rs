@@ -3,7 +3,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::batch::Batch;
-use crate::definitions::Catalog;
+use crate::definitions::{AttrType, Catalog};
 use crate::error::ApplyError;
 use crate::event::HistoryRow;
 use crate::journey::{self, Cause, Out, TIMER_EVENT};
@@ -35,6 +35,9 @@ pub struct BatchResult {
     pub timers: Vec<Vec<u8>>,
     /// Timer keys to delete (fired, or their run left the wait), sorted.
     pub timer_deletes: Vec<Vec<u8>>,
+    /// (event type \0 attribute \0 inferred type) of every attribute the batch's
+    /// accepted events carried, sorted and unique: the attribute catalog (J-6).
+    pub attributes: Vec<Vec<u8>>,
     /// (accepted, duplicates) per input part.
     pub parts: Vec<(usize, usize)>,
     pub accepted: usize,
@@ -128,6 +131,7 @@ where
     let mut part_idx = 0;
     let mut runs = Vec::new();
     let mut timers = FxHashMap::default();
+    let mut seen_attrs: FxHashSet<(&str, &str, AttrType)> = FxHashSet::default();
 
     for (i, ev) in batch.events.iter().enumerate() {
         while part_idx < batch.part_ends.len() && i >= batch.part_ends[part_idx] {
@@ -165,6 +169,13 @@ where
                 "$profile" => state.apply_profile(ev.attrs()),
                 "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
                 _ => {}
+            }
+            if ev.kind != "$profile" {
+                for (k, v) in ev.attrs() {
+                    if let Some(t) = AttrType::infer(v) {
+                        seen_attrs.insert((&ev.kind, k, t));
+                    }
+                }
             }
             let idx = cat.by_event.get(&ev.kind);
             // The event counts in its own history before anything decides on it.
@@ -205,6 +216,8 @@ where
     deletes.sort_unstable();
     out.timers = puts.into_iter().map(|(k, _)| k).collect();
     out.timer_deletes = deletes.into_iter().map(|(k, _)| k).collect();
+    out.attributes = seen_attrs.into_iter().map(|(e, a, t)| [e.as_bytes(), b"\0", a.as_bytes(), b"\0", t.name().as_bytes()].concat()).collect();
+    out.attributes.sort_unstable();
     let mut states: Vec<(&str, State)> = live.into_iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (c, s)).collect();
     states.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.states = Rows::with_capacity(states.len(), states.len() * 256);

@@ -9,6 +9,7 @@ pub mod effect;
 pub mod error;
 pub mod event;
 pub mod facts;
+pub mod inspect;
 pub mod journey;
 pub mod keys;
 pub mod loyalty;

@@ -90,6 +90,15 @@ impl Catalog {
         d.set_item("strict_types", c.strict_types)?;
         let types: Vec<&str> = c.interaction_types.iter().map(|t| t.name.as_str()).collect();
         d.set_item("interaction_types", types)?;
+        let declared = PyDict::new(py);
+        for t in &c.interaction_types {
+            let attrs = PyDict::new(py);
+            for (a, ty) in &t.attributes {
+                attrs.set_item(a, ty.name())?;
+            }
+            declared.set_item(&t.name, attrs)?;
+        }
+        d.set_item("declared_attributes", declared)?;
         let programs: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
         d.set_item("programs", programs)?;
         let versions = PyList::empty(py);
@@ -181,12 +190,26 @@ impl Catalog {
             outbox: rows(py, &r.outbox)?,
             timers: PyList::new(py, r.timers.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
             timer_deletes: PyList::new(py, r.timer_deletes.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
+            attributes: PyList::new(py, r.attributes.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
             parts: PyList::new(py, r.parts)?.unbind(),
             next_seq: r.next_seq,
             accepted: r.accepted,
             duplicates: r.duplicates,
             effects: r.effects,
         })
+    }
+
+    /// The contacts among `states` ((key, state) rows) in segment `name` at `now_ms`.
+    fn segment_members<'py>(&self, py: Python<'py>, name: &str, states: Vec<(PyBackedBytes, PyBackedBytes)>, now_ms: i64) -> PyResult<Bound<'py, PyList>> {
+        let cat = &self.inner;
+        let Some(idx) = cat.segment_index(name) else {
+            let known: Vec<&str> = cat.segments.iter().map(|s| s.name.as_str()).collect();
+            return Err(PyValueError::new_err(format!("unknown segment {name:?}; segments: {}", known.join(", "))));
+        };
+        let members = py
+            .detach(|| core::inspect::segment_members(cat, idx, &states, now_ms).map(|m| m.iter().map(|k| k.to_vec()).collect::<Vec<_>>()))
+            .map_err(|e| CairnError::new_err(e.to_string()))?;
+        PyList::new(py, members.iter().map(|k| PyBytes::new(py, k)))
     }
 
     fn __repr__(&self) -> String {
@@ -280,6 +303,9 @@ struct BatchResult {
     /// Timer keys to delete, sorted.
     #[pyo3(get)]
     timer_deletes: Py<PyList>,
+    /// Attribute catalog keys (type \0 attribute \0 inferred type) seen in the batch.
+    #[pyo3(get)]
+    attributes: Py<PyList>,
     #[pyo3(get)]
     parts: Py<PyList>,
     #[pyo3(get)]
@@ -311,6 +337,14 @@ fn shard_of(contact: &str, shards: u32) -> PyResult<u32> {
     Ok(core::shard_of(contact, shards))
 }
 
+/// The operators conditions offer for an attribute type (J-6), e.g. "number".
+#[pyfunction]
+fn operators(attr_type: &str) -> PyResult<Vec<&'static str>> {
+    core::definitions::AttrType::parse(attr_type)
+        .map(|t| t.ops().to_vec())
+        .ok_or_else(|| PyValueError::new_err(format!("unknown attribute type {attr_type:?}")))
+}
+
 /// A catalog without definitions, version 0.
 #[pyfunction]
 fn empty_catalog() -> Catalog {
@@ -326,6 +360,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchResult>()?;
     m.add_function(wrap_pyfunction!(shard_of, m)?)?;
     m.add_function(wrap_pyfunction!(empty_catalog, m)?)?;
+    m.add_function(wrap_pyfunction!(operators, m)?)?;
     m.add("CairnError", py.get_type::<CairnError>())?;
     m.add("DefinitionError", py.get_type::<DefinitionError>())?;
     m.add("FrameError", py.get_type::<FrameError>())?;

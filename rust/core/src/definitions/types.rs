@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Declared type of an event attribute or a profile field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttrType {
     Text,
     Number,
@@ -44,6 +44,20 @@ impl AttrType {
             AttrType::List => &["contains", "exists", "not_exists"],
             AttrType::Map => &["exists", "not_exists"],
         }
+    }
+
+    /// The type a value seen in an event suggests (J-6): ISO date strings are dates.
+    pub fn infer(v: &crate::value::Value) -> Option<AttrType> {
+        use crate::value::Value as V;
+        Some(match v {
+            V::Str(s) if crate::dates::parse_iso(s).is_some() => AttrType::Date,
+            V::Str(_) => AttrType::Text,
+            V::Int(_) | V::UInt(_) | V::F64(_) => AttrType::Number,
+            V::Bool(_) => AttrType::Bool,
+            V::Array(_) => AttrType::List,
+            V::Map(_) => AttrType::Map,
+            _ => return None,
+        })
     }
 
     /// Does a runtime value have this type? (number = int or float; date = ISO string or int)
