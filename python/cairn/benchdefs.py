@@ -64,3 +64,52 @@ def _rule(j: int) -> dict[str, Any]:
 def packed_definitions(programs: int = 100, rules: int = 100) -> bytes:
     """``bench_definitions`` as the msgpack document ``Catalog.compile`` takes."""
     return msgpack.packb(bench_definitions(programs, rules))
+
+
+#: Event types the journey benchmark spreads 1,000 programs over (10 per type).
+JOURNEY_TYPES = [f"evt_{k:02d}" for k in range(100)]
+
+
+def journey_definitions(programs: int = 1000) -> dict[str, Any]:
+    """``programs`` programs of mixed node types over ``JOURNEY_TYPES``.
+
+    Program i triggers on ``JOURNEY_TYPES[i % 100]`` filtered on one of four stores
+    (so an event enters 2.5 of the 10 programs watching its type) and, by i % 4:
+    decides on the contact's history (an event of another type in 7 days) and the
+    amount, then messages; splits on the amount, waits a day, then messages; splits
+    at random with a control group and updates the profile; or waits up to two days
+    for an event with the same order_id, messaging when it does not come.
+    """
+    return {"programs": [_journey(i) for i in range(programs)]}
+
+
+def _journey(i: int) -> dict[str, Any]:
+    types = JOURNEY_TYPES
+    kind = types[i % len(types)]
+    store = STORES[i % len(STORES)]
+    send = {"id": "send", "type": "action", "send": {"channel": "in_app", "text": "Hi {{ event.amount }}"},
+            "next": "done"}
+    end = {"id": "done", "type": "end"}
+    shape = i % 4
+    if shape == 0:
+        nodes = [{"id": "check", "type": "decision",
+                  "when": {"all": [{"event": types[(i + 1) % len(types)], "within": "7d"},
+                                   {"attr": "amount", "op": "gte", "value": (i * 7) % 100}]},
+                  "yes": "send", "no": "done"}, send, end]
+    elif shape == 1:
+        nodes = [{"id": "split", "type": "splitter",
+                  "branches": [{"when": {"attr": "amount", "op": "gte", "value": 80}, "next": "later"},
+                               {"when": {"attr": "amount", "op": "lt", "value": 20}, "next": "send"}],
+                  "else": "done"},
+                 {"id": "later", "type": "wait", "duration": "1d", "next": "send"}, send, end]
+    elif shape == 2:
+        nodes = [{"id": "ab", "type": "random", "control": 10,
+                  "branches": [{"weight": 1, "next": "tag"}, {"weight": 1, "next": "done"}]},
+                 {"id": "tag", "type": "action", "update_profile": {"set": {f"seen_{i % 10}": True}},
+                  "next": "done"}, end]
+    else:
+        nodes = [{"id": "follow", "type": "wait_for", "event": types[(i + 2) % len(types)], "same": "order_id",
+                  "timeout": "2d", "occurred": "done", "not_occurred": "send"}, send, end]
+    return {"name": f"journey_{i:04d}", "trigger": {"event": kind, "filter": {"attr": "store", "op": "equals",
+                                                                              "value": store}},
+            "nodes": nodes}

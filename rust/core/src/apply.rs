@@ -122,11 +122,11 @@ where
     // Seen keys spilled by this batch: not in `found`, not in `recent` any more.
     let mut spilled_now: FxHashSet<Vec<u8>> = FxHashSet::default();
     let mut out = BatchResult { next_seq: next_seq.max(1), ..BatchResult::default() };
-    out.history = Rows::with_capacity(batch.len(), batch.len() * 512);
-    // Room for a typical batch's effects and ledger rows up front: growing these
-    // buffers by doubling copied every byte about twice.
-    out.outbox = Rows::with_capacity(batch.len(), batch.len() * 384);
-    out.ledger = Rows::with_capacity(batch.len(), batch.len() * 192);
+    // Room for a typical batch's rows up front (growing by doubling copies every
+    // byte about twice), but not much more: fresh pages cost their zeroing.
+    out.history = Rows::with_capacity(batch.len(), batch.len() * 384);
+    out.outbox = Rows::with_capacity(batch.len() / 2, batch.len() * 192);
+    out.ledger = Rows::with_capacity(batch.len() / 2, batch.len() * 96);
     let mut part = (0usize, 0usize);
     let mut part_idx = 0;
     let mut runs = Vec::new();

@@ -142,12 +142,26 @@ pub fn format_duration(ms: i64) -> String {
     format!("{ms}ms")
 }
 
-/// ms since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (ms dropped).
+/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// ms since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (ms dropped). By hand: traces
+/// write one per wait, and a formatter was a visible share of a batch.
 pub fn format_iso(ms: i64) -> String {
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        None => ms.to_string(),
-    }
+    let secs = ms.div_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 #[cfg(test)]
@@ -189,6 +203,10 @@ mod tests {
         assert_eq!(format_duration(3 * MS_PER_DAY), "3d");
         assert_eq!(format_duration(90_000), "90s");
         assert_eq!(format_iso(1_795_392_000_000 + 36_000_000), "2026-11-23T10:00:00Z");
+        for ms in [0, 951_782_400_000, 1_709_164_800_000 + 86_399_999, -86_400_000] {
+            let want = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            assert_eq!(format_iso(ms), want);
+        }
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn compile_next(doc: &[u8], version: u64, previous: Option<&Catalog>) -> Res
     if let Some(prev) = previous {
         carry_versions(&mut cat, prev);
     }
+    cat.index_programs();
     Ok(cat)
 }
 

@@ -247,6 +247,9 @@ pub struct Catalog {
     pub arbitration: arbitration::Arbitration,
     /// Lowercased event type -> what it triggers.
     pub by_event: rustc_hash::FxHashMap<String, EventIndex>,
+    /// name -> (version, index in `programs` followed by `retired`): waiting runs
+    /// find their program on every event of their contact.
+    pub program_index: rustc_hash::FxHashMap<String, Vec<(u64, usize)>>,
 }
 
 impl Catalog {
@@ -262,7 +265,16 @@ impl Catalog {
 
     /// The program `name` at `version`: current or retired.
     pub fn program(&self, name: &str, version: u64) -> Option<&Program> {
-        self.programs.iter().chain(&self.retired).find(|p| p.version == version && p.name == name)
+        let &(_, i) = self.program_index.get(name)?.iter().find(|(v, _)| *v == version)?;
+        self.programs.get(i).or_else(|| self.retired.get(i - self.programs.len()))
+    }
+
+    /// Rebuild `program_index` after `programs` or `retired` changed.
+    pub fn index_programs(&mut self) {
+        self.program_index.clear();
+        for (i, p) in self.programs.iter().chain(&self.retired).enumerate() {
+            self.program_index.entry(p.name.clone()).or_default().push((p.version, i));
+        }
     }
 
     /// Index of the segment named `name` (case-insensitive).
