@@ -41,6 +41,8 @@ _SEQ = struct.Struct(">Q")
 # Handles of due effects name the table they wait in: first attempt, or retry
 # (whose keys are the retry time, 8 bytes BE, then the outbox key).
 _FIRST, _RETRY = b"o", b"r"
+#: Earlier events a template sees as ``recent`` (newest first).
+RECENT_EVENTS = 10
 
 
 class StoreError(Exception):
@@ -194,12 +196,43 @@ class ShardStore:
                 if len(due) >= limit or _SEQ.unpack_from(key)[0] > now_ms:
                     break
                 info = _unpack(raw)
-                due.append((_RETRY + key, info["effect"], info["attempts"]))
+                due.append((_RETRY + key, self._with_recent(txn, key[_SEQ.size:], info["effect"]), info["attempts"]))
             for key, effect in txn.cursor(self.dbs["outbox"]):
                 if len(due) >= limit:
                     break
-                due.append((_FIRST + key, effect, 0))
+                due.append((_FIRST + key, self._with_recent(txn, key, effect), 0))
         return due
+
+    def _with_recent(self, txn: lmdb.Transaction, key: bytes, raw: bytes) -> bytes:
+        """Add ``context.recent`` (the contact's events before the one that caused
+        the effect, newest first) to an effect whose templates read ``recent``.
+
+        Read here rather than carried in every effect: few templates use it, and
+        history before the causing event never changes, so a retry renders the same.
+        """
+        if b"recent" not in raw:
+            return raw
+        effect = _unpack(raw)
+        sources = [*(effect.get("message") or {}).values(), (effect.get("webhook") or {}).get("body")]
+        if not any(isinstance(s, str) and "recent" in s for s in sources):
+            return raw
+        before = key[:_SEQ.size]
+        seqs = [s for s in self._history_seqs(txn, effect["contact"]) if s < before][-RECENT_EVENTS:]
+        rows = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
+        effect["context"]["recent"] = [
+            {**(r.get("attrs") or {}), "attrs": r.get("attrs") or {}, "id": r["id"], "type": r["type"], "ts": r["ts"]}
+            for r in reversed(rows) if not r["type"].startswith("$")]
+        return msgpack.packb(effect)
+
+    def _history_seqs(self, txn: lmdb.Transaction, contact: str) -> list[bytes]:
+        """The history keys of ``contact``'s events, oldest first: the latest ids
+        live in its state, older ones in the seen table."""
+        key = contact.encode()
+        raw = txn.get(key, db=self.dbs["state"])
+        if raw is None:
+            return []
+        recent = [_SEQ.pack(seq) for _, seq in _unpack(raw).get("recent", [])]
+        return sorted(recent + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), key + b"\x00")])
 
     def outbox_settle(
         self, sent: list[bytes], failed: list[tuple[bytes, str, int | None]], now_ms: int
@@ -243,13 +276,9 @@ class ShardStore:
             raw = txn.get(key, db=self.dbs["state"])
             if raw is None:
                 return None
-            prefix = key + b"\x00"
-            # The contact's event ids point at its history rows (recent ones in its
-            # state, older ones in the seen table; the newest have the largest
-            # sequences); its ledger rows are keyed by those sequences too.
+            # The contact's ledger rows are keyed by its events' history sequences.
             state = _unpack(raw)
-            seqs = sorted([_SEQ.pack(seq) for _, seq in state.get("recent", [])]
-                          + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), prefix)])
+            seqs = self._history_seqs(txn, contact)
             shown = seqs[-last:] if last else []
             history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(shown)]
             ledger_cursor = txn.cursor(self.dbs["ledger"])
@@ -258,14 +287,8 @@ class ShardStore:
 
     def history(self, contact: str) -> list[dict[str, Any]]:
         """Every stored history row of ``contact``, oldest first (explain)."""
-        key = contact.encode()
         with self.env.begin() as txn:
-            raw = txn.get(key, db=self.dbs["state"])
-            if raw is None:
-                return []
-            state = _unpack(raw)
-            seqs = sorted([_SEQ.pack(seq) for _, seq in state.get("recent", [])]
-                          + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), key + b"\x00")])
+            seqs = self._history_seqs(txn, contact)
             return [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
 
     def attributes(self, event_type: str) -> list[tuple[str, str, int]]:

@@ -157,3 +157,40 @@ def test_contacts_keep_the_version_they_entered_with(journeys):
     # The same holds after a restart: every version is compiled again from disk.
     [ann] = j.explain("ann", "onboarding")
     assert ann["version"] == 1 and ann["status"] == "left"
+
+
+RECENT = """\
+programs:
+  - name: basket_reminder
+    trigger: {event: cart_update}
+    nodes:
+      - {id: pause, type: wait, duration: 1h, next: remind}
+      - id: remind
+        type: action
+        send:
+          channel: push
+          text: >-
+            {{ profile.first_name | default('Hi') }}, you looked at
+            {{ recent | selectattr('type', 'equalto', 'view') | map(attribute='product_id') | join(', ') }};
+            {{ loyalty.club.non_qualifying | default(0) }} points waiting; cart {{ event.cart_id }}.
+        next: done
+      - {id: done, type: end}
+loyalty:
+  - name: club
+    rules:
+      - {name: views, event: view, effects: [{credit: {points: 5, kind: non_qualifying}}]}
+"""
+
+
+def test_templates_read_trigger_profile_loyalty_and_recent_events(journeys):
+    j = journeys
+    j.apply(RECENT)
+    j.send("ann", "view", product_id="P1")
+    j.send("ann", "view", product_id="P2")
+    j.send("ann", "cart_update", cart_id="K9")
+    j.send("ann", "view", product_id="P3")  # during the wait: the message is decided after it
+    j.advance("1h")
+    [(_, _, _, text)] = j.messages()
+    # No first_name in the profile: the declared default renders, no exception;
+    # recent events and balances are those when the message was decided.
+    assert text == "Hi, you looked at P3, P2, P1; 15 points waiting; cart K9."
