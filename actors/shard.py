@@ -53,6 +53,9 @@ class ShardActor:
     def attributes(self, event_type: str) -> list[tuple[str, str, int]]:
         return self.store.attributes(event_type)
 
+    def event_types(self) -> list[str]:
+        return self.store.event_types()
+
     def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
         return self.store.outbox_due(limit, now_ms)
 

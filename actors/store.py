@@ -299,8 +299,21 @@ class ShardStore:
         out = []
         for key, stamp in rows:
             attr, kind = key[len(prefix):].split(b"\x00")
-            out.append((attr.decode(), kind.decode(), _SEQ.unpack(stamp)[0]))
+            if attr:  # the empty attribute only marks the type as seen
+                out.append((attr.decode(), kind.decode(), _SEQ.unpack(stamp)[0]))
         return out
+
+    def event_types(self) -> list[str]:
+        """Every event type this shard has accepted an event of."""
+        types = []
+        with self.env.begin(db=self.dbs["attributes"]) as txn:
+            cursor = txn.cursor()
+            found = cursor.first()
+            while found:
+                kind = cursor.key().split(b"\x00", 1)[0]
+                types.append(kind.decode())
+                found = cursor.set_range(kind + b"\x01")  # skip to the next type
+        return types
 
     def segment_page(self, name: str, now_ms: int, after: bytes = b"", limit: int = 5_000
                      ) -> tuple[list[str], bytes | None, int]:

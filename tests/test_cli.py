@@ -84,7 +84,7 @@ def defs_file(tmp_path: Path) -> Path:
 def test_apply_valid_file_reports_the_version(engine, defs_file: Path) -> None:
     first = cli(engine, "apply", str(defs_file))
     assert first.exit_code == 0, first.output
-    assert "applied shop.yaml as version 1: 0 interaction types, 1 programs, 1 loyalty rules" in flat(first.output)
+    assert "applied shop.yaml as version 1: 0 interaction types, 1 programs, 0 segments, 1 loyalty rules" in flat(first.output)
     second = cli(engine, "apply", str(defs_file))
     assert "applied shop.yaml as version 2" in flat(second.output)
     assert engine.status()["definitions_version"] == 2

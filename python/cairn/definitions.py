@@ -87,6 +87,34 @@ def parse(text: str, name: str, version: int = 1,
     return packed, catalog
 
 
+def unknown_types(packed: bytes, summary: dict[str, Any], seen: set[str]) -> list[str]:
+    """Warnings for event types the programs and rules reference that are neither
+    declared, built in, nor seen by the engine yet (likely typos; with
+    ``strict_types: true`` they are errors instead)."""
+    doc = msgpack.unpackb(packed, raw=False)
+    known = set(summary["interaction_types"]) | set(summary["builtin_types"]) | seen
+    warnings = []
+    for path, kind in _event_refs(doc):
+        if kind.lower() not in known:
+            warnings.append(f"{path}: event type '{kind}' is not declared, built in, or seen yet")
+    return warnings
+
+
+def _event_refs(doc: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, type) of every `event:` key holding a type name, anywhere in ``doc``."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            here = f"{path}.{key}" if path else str(key)
+            # Under `attributes:` or `set:`, `event` names an attribute or a field.
+            if key == "event" and isinstance(value, str) and path.split(".")[-1] not in ("attributes", "set"):
+                yield here, value
+            else:
+                yield from _event_refs(value, here)
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc):
+            yield from _event_refs(item, f"{path}[{i}]")
+
+
 def _yaml_scalar(obj: Any) -> Any:
     # YAML turns unquoted 2026-11-23 into a date: hand the core its ISO text.
     if isinstance(obj, (dt.date, dt.datetime)):

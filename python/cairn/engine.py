@@ -178,12 +178,14 @@ class Engine:
         async with self._apply_lock:
             version = self.catalog.version + 1
             doc, catalog = definitions.parse(text, name, version, self.catalog)
+            seen = await asyncio.gather(*(a.event_types.remote() for a in self.actors))
+            warnings = definitions.unknown_types(doc, catalog.summary(), {t for s in seen for t in s})
             # Ray runs these after every batch already sent to each shard.
             await asyncio.gather(*(a.install.remote(doc, version) for a in self.actors))
             self.layout.definitions_dir.mkdir(exist_ok=True)
             write_atomic(self.layout.definitions_file(version), doc)
             self.catalog = catalog
-        return {"version": version, "summary": catalog.summary()}
+        return {"version": version, "summary": catalog.summary(), "warnings": warnings}
 
     async def contact(self, contact: str, last: int = 20) -> dict[str, Any] | None:
         """The contact's profile, program runs, loyalty balances, events and ledger."""

@@ -20,7 +20,10 @@ def applied(console: Console, name: str, reply: dict[str, Any]) -> None:
     s = reply["summary"]
     console.print(f"[green]applied[/green] {name} as version {reply['version']}: "
                   f"{len(s['interaction_types'])} interaction types, {len(s['programs'])} programs, "
+                  f"{len(s.get('segments', []))} segments, "
                   f"{sum(len(p['rules']) for p in s['loyalty'])} loyalty rules")
+    for warning in reply.get("warnings", []):
+        console.print(f"[yellow]warning[/yellow] {name}: {warning}")
 
 
 def send_result(console: Console, name: str, result: Any) -> None:

@@ -32,6 +32,21 @@ programs:
 """
 
 
+def test_unknown_event_types_are_warned_about_at_apply(journeys):
+    j = journeys
+    j.send("ann", "wishlist_add", sku="A")  # seen: known from now on
+    reply = j.apply("""\
+programs:
+  - name: p
+    trigger: {event: wishlist_add}
+    nodes:
+      - {id: w, type: wait_for, event: purchse, timeout: 1d, occurred: e, not_occurred: e}
+      - {id: e, type: end}
+""")
+    assert reply["warnings"] == ["programs[0].nodes[0].event: event type 'purchse' is not declared, "
+                                 "built in, or seen yet"]
+
+
 def cli(j: Any, *args: str) -> Result:
     return CliRunner().invoke(main, [*args, "--port", str(j.engine.port)], catch_exceptions=False)
 

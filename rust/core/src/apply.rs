@@ -36,7 +36,8 @@ pub struct BatchResult {
     /// Timer keys to delete (fired, or their run left the wait), sorted.
     pub timer_deletes: Vec<Vec<u8>>,
     /// (event type \0 attribute \0 inferred type) of every attribute the batch's
-    /// accepted events carried, sorted and unique: the attribute catalog (J-6).
+    /// accepted events carried, and (event type \0 \0) of every type: the attribute
+    /// catalog (J-6), sorted and unique.
     pub attributes: Vec<Vec<u8>>,
     /// (accepted, duplicates) per input part.
     pub parts: Vec<(usize, usize)>,
@@ -131,7 +132,7 @@ where
     let mut part_idx = 0;
     let mut runs = Vec::new();
     let mut timers = FxHashMap::default();
-    let mut seen_attrs: FxHashSet<(&str, &str, AttrType)> = FxHashSet::default();
+    let mut seen_attrs: FxHashSet<(&str, &str, Option<AttrType>)> = FxHashSet::default();
 
     for (i, ev) in batch.events.iter().enumerate() {
         while part_idx < batch.part_ends.len() && i >= batch.part_ends[part_idx] {
@@ -171,9 +172,10 @@ where
                 _ => {}
             }
             if ev.kind != "$profile" {
+                seen_attrs.insert((&ev.kind, "", None));
                 for (k, v) in ev.attrs() {
                     if let Some(t) = AttrType::infer(v) {
-                        seen_attrs.insert((&ev.kind, k, t));
+                        seen_attrs.insert((&ev.kind, k, Some(t)));
                     }
                 }
             }
@@ -216,7 +218,10 @@ where
     deletes.sort_unstable();
     out.timers = puts.into_iter().map(|(k, _)| k).collect();
     out.timer_deletes = deletes.into_iter().map(|(k, _)| k).collect();
-    out.attributes = seen_attrs.into_iter().map(|(e, a, t)| [e.as_bytes(), b"\0", a.as_bytes(), b"\0", t.name().as_bytes()].concat()).collect();
+    out.attributes = seen_attrs
+        .into_iter()
+        .map(|(e, a, t)| [e.as_bytes(), b"\0", a.as_bytes(), b"\0", t.map_or("", AttrType::name).as_bytes()].concat())
+        .collect();
     out.attributes.sort_unstable();
     let mut states: Vec<(&str, State)> = live.into_iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (c, s)).collect();
     states.sort_unstable_by(|a, b| a.0.cmp(b.0));

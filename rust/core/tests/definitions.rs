@@ -4,6 +4,11 @@ use cairn_core::compile;
 use common::*;
 
 fn doc_with_program(nodes: Vec<cairn_core::Value>) -> Vec<u8> {
+    doc_with_program_on("purchase", nodes)
+}
+
+/// A document declaring `purchase` with its attributes, and one program on `event`.
+fn doc_with_program_on(event: &str, nodes: Vec<cairn_core::Value>) -> Vec<u8> {
     bytes(&map(vec![
         ("profile_fields", map(vec![("tag", s("text")), ("age", s("number"))])),
         (
@@ -15,7 +20,7 @@ fn doc_with_program(nodes: Vec<cairn_core::Value>) -> Vec<u8> {
                 ("attributes", map(vec![("store_code", s("text")), ("amount", s("number")), ("vip", s("bool")), ("at", s("date"))])),
             ])]),
         ),
-        ("programs", list(vec![map(vec![("name", s("p")), ("trigger", map(vec![("event", s("purchase"))])), ("nodes", list(nodes))])])),
+        ("programs", list(vec![map(vec![("name", s("p")), ("trigger", map(vec![("event", s(event))])), ("nodes", list(nodes))])])),
     ]))
 }
 
@@ -123,9 +128,14 @@ fn undeclared_attrs_accept_any_op_and_aliases_work() {
         ("not_exists", None),
         ("contains", Some(s("x"))),
     ] {
-        let doc = doc_with_program(decision(leaf("undeclared", op, v)));
+        // `signup` is not declared: its attributes are whatever producers send.
+        let doc = doc_with_program_on("signup", decision(leaf("undeclared", op, v)));
         assert!(compile(&doc, 1).is_ok(), "{op}");
     }
+    // A type declared with attributes names all of them.
+    let e = errors(&doc_with_program(decision(leaf("store", "equals", Some(s("MI"))))));
+    assert_eq!(e[0].0, "programs[0].nodes[0].when.attr");
+    assert_eq!(e[0].1, "'purchase' declares no attribute 'store'; its attributes: amount, at, store_code, vip");
 }
 
 #[test]

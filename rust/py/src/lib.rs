@@ -99,6 +99,7 @@ impl Catalog {
             declared.set_item(&t.name, attrs)?;
         }
         d.set_item("declared_attributes", declared)?;
+        d.set_item("builtin_types", core::definitions::types::BUILTIN_TYPES.to_vec())?;
         let programs: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
         d.set_item("programs", programs)?;
         let versions = PyList::empty(py);

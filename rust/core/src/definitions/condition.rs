@@ -238,6 +238,15 @@ pub fn compile(doc: &CondDoc, path: &str, scope: &Scope<'_>, errs: &mut Vec<(Str
         Subject::Attr => scope.attrs.and_then(|a| a.get(name)).copied(),
         Subject::Profile => scope.profile.get(name).copied(),
     };
+    // A type declared with its attributes names all of them: another is a typo.
+    if let (Subject::Attr, None, Some(attrs)) = (subject, declared, scope.attrs.filter(|a| !a.is_empty())) {
+        let known: Vec<&str> = attrs.keys().map(String::as_str).collect();
+        errs.push((
+            format!("{path}.attr"),
+            format!("'{}' declares no attribute '{name}'; its attributes: {}", scope.event.unwrap_or(""), known.join(", ")),
+        ));
+        return None;
+    }
     if let Some(t) = declared {
         if !t.ops().contains(&op) {
             let what = match subject {
