@@ -44,7 +44,7 @@ class ShardActor:
     def history(self, contact: str) -> list[dict[str, Any]]:
         return self.store.history(contact)
 
-    def positions(self) -> list[tuple[str, int, str, int]]:
+    def positions(self) -> tuple[list[tuple[str, int, str, int]], dict[str, list[int]]]:
         return self.store.positions()
 
     def segment_page(self, name: str, now_ms: int, after: bytes, limit: int) -> tuple[list[str], bytes | None, int]:

@@ -330,15 +330,22 @@ class ShardStore:
         next_after = rows[-1][0] if found and rows else None
         return [m.decode() for m in members], next_after, len(rows)
 
-    def positions(self) -> list[tuple[str, int, str, int]]:
-        """(program, version, node, contacts waiting there) over the shard's states."""
+    def positions(self) -> tuple[list[tuple[str, int, str, int]], dict[str, list[int]]]:
+        """(program, version, node, contacts waiting there) over the shard's states,
+        and per program [entries, conversions] (programs with entry rules or a goal)."""
         counts: dict[tuple[str, int, str], int] = {}
+        journeys: dict[str, list[int]] = {}
         with self.env.begin(db=self.dbs["state"]) as txn:
             for raw in txn.cursor().iternext(keys=False):
-                for run in _unpack(raw).get("runs", ()):
+                state = _unpack(raw)
+                for run in state.get("runs", ()):
                     key = (run["program"], run["version"], run["node"])
                     counts[key] = counts.get(key, 0) + 1
-        return [(p, v, n, c) for (p, v, n), c in sorted(counts.items())]
+                for name, log in state.get("journeys", {}).items():
+                    total = journeys.setdefault(name, [0, 0])
+                    total[0] += log["entries"]
+                    total[1] += log["conversions"]
+        return [(p, v, n, c) for (p, v, n), c in sorted(counts.items())], journeys
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """The dead-letter list, oldest first."""

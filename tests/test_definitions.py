@@ -45,3 +45,48 @@ def test_every_problem_is_named_with_file_and_path():
 def test_not_a_mapping():
     with pytest.raises(DefinitionsInvalid, match="must hold a mapping"):
         parse("- a\n- b\n", "list.yaml")
+
+
+JOURNEY_MISTAKES = """\
+segments:
+  - {name: vips, when: {attr: tier, op: equals, value: gold}}
+programs:
+  - name: loop
+    trigger: {event: app_open}
+    nodes:
+      - {id: a, type: action, send: {channel: push, text: "hi"}, next: b}
+      - {id: b, type: decision, when: {segment: nobody}, yes: a, no: c}
+      - {id: c, type: wait_for, event: purchase, occurred: d, not_occurred: d}
+      - {id: d, type: random, branches: [{weight: -1, next: e}]}
+      - {id: e, type: wait, until: {weekday: someday}, next: f}
+      - {id: f, type: action, send: {channel: sms, text: "{{ oops }"}, next: g}
+      - {id: g, type: end}
+      - {id: h, type: end}
+"""
+
+
+def test_invalid_journeys_name_file_path_and_problem():
+    with pytest.raises(DefinitionsInvalid) as info:
+        parse(JOURNEY_MISTAKES, "journeys.yaml")
+    text = str(info.value)
+    assert text.startswith("journeys.yaml: ")
+    for expected in [
+        "segments[0].when.attr: there is no event here",
+        "programs[0].nodes[1].when.segment: unknown segment 'nobody'",
+        "programs[0].nodes[2]: a wait_for node needs 'timeout'",
+        "programs[0].nodes[3].branches[0].weight: a random branch needs a positive 'weight'",
+        "programs[0].nodes[4].until.weekday: unknown weekday 'someday'",
+        "programs[0].nodes[5].send.text: template error",
+    ]:
+        assert expected in text, f"{expected!r} not in:\n{text}"
+    # With the node errors fixed, the graph is checked: a cycle without a wait and an
+    # unreachable node.
+    fixed = JOURNEY_MISTAKES.replace("segment: nobody", "attr: x, op: exists").replace(
+        "event: purchase,", "event: purchase, timeout: 1d,").replace("weight: -1", "weight: 1").replace(
+        "weekday: someday", "weekday: monday").replace('"{{ oops }"', '"ok"').replace(
+        "  - {name: vips, when: {attr: tier, op: equals, value: gold}}", "  - {name: vips, when: {profile: tier, op: exists}}")
+    with pytest.raises(DefinitionsInvalid) as info:
+        parse(fixed, "journeys.yaml")
+    text = str(info.value)
+    assert "programs[0].nodes[7]: node 'h' is unreachable from the entry node 'a'" in text
+    assert "programs[0].nodes: cycle a -> b -> a has no wait or wait_for node" in text

@@ -434,13 +434,21 @@ class AsyncClient:
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """One admin round trip: send ``{"op": op, "seq": n, **fields}``, return the answer.
 
-        Used for ``apply`` (name, definitions), ``contact`` (contact) and
-        ``status``. An ``error`` answer raises ``CairnServerError``. Like event
-        frames, a request unanswered when the connection drops is resent.
+        Used for the admin ops of docs/wire-protocol.md (``apply``, ``contact``,
+        ``explain``, ``programs``, ``attributes``, ``segment``, ``clock``,
+        ``status``, ``dead_letters``). An ``error`` answer raises
+        ``CairnServerError``. Like event frames, a request unanswered when the
+        connection drops is resent.
         """
         seq = next(self._seqs)
         body = msgpack.packb({"op": op, **fields, "seq": seq}, use_bin_type=True)
         return await (await self.send_raw(body, seq))
+
+    async def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
+        """``contact``'s runs through its programs (or ``program``), oldest first, each
+        ``{program, version, run, trigger, status, steps: [{node, outcome, reason,
+        event_id, event_type, ts}]}``: the path and why every step went that way."""
+        return (await self.request("explain", contact=contact, program=program))["runs"]
 
     async def send(
         self, events: Iterable[dict[str, Any]], progress: Callable[[int], None] | None = None
@@ -766,6 +774,10 @@ class Client:
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """One admin round trip (see ``AsyncClient.request``)."""
         return self._run(self._client.request(op, **fields))
+
+    def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
+        """A contact's paths through its programs, with reasons (see ``AsyncClient.explain``)."""
+        return self._run(self._client.explain(contact, program))
 
     def close(self) -> None:
         """Close the connection and stop the background loop."""

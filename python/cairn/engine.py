@@ -267,14 +267,21 @@ class Engine:
         each of its nodes, across all shards."""
         counted = await asyncio.gather(*(a.positions.remote() for a in self.actors))
         total: dict[tuple[str, int, str], int] = {}
-        for shard in counted:
-            for program, version, node, n in shard:
+        logs: dict[str, list[int]] = {}
+        for positions, journeys in counted:
+            for program, version, node, n in positions:
                 total[(program, version, node)] = total.get((program, version, node), 0) + n
+            for name, (entries, conversions) in journeys.items():
+                both = logs.setdefault(name, [0, 0])
+                both[0] += entries
+                both[1] += conversions
         out = []
         for p in self.catalog.summary()["program_versions"]:
             nodes = [{"id": nid, "type": kind, "contacts": total.get((p["name"], p["version"], nid), 0)}
                      for nid, kind in p["nodes"]]
-            out.append(p | {"nodes": nodes, "contacts": sum(n["contacts"] for n in nodes)})
+            entries, conversions = logs.get(p["name"], [None, None])
+            out.append(p | {"nodes": nodes, "contacts": sum(n["contacts"] for n in nodes),
+                            "entries": entries, "conversions": conversions})
         return out
 
     async def segment_page(self, name: str, shard: int, after: str = "", limit: int = 5_000) -> dict[str, Any]:

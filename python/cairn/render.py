@@ -74,9 +74,11 @@ def programs(console: Console, items: list[dict[str, Any]]) -> None:
     """``cairn programs``: versions, current or retired, and contacts per node."""
     for p in items:
         state = "current" if p["current"] else "retired"
+        counted = (f", {p['entries']} entries, {p['conversions']} conversions (all versions)"
+                   if p.get("entries") is not None else "")
         table = Table("node", "type", "contacts waiting",
                       title=f"{p['name']} v{p['version']} ({state}, trigger {p['trigger']}): "
-                            f"{p['contacts']} contacts inside", title_justify="left")
+                            f"{p['contacts']} contacts inside{counted}", title_justify="left")
         for n in p["nodes"]:
             table.add_row(n["id"], n["type"], str(n["contacts"]))
         console.print(table)

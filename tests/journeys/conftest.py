@@ -49,7 +49,7 @@ class Journeys:
         return self.client.request("clock", advance=duration)["fired"]
 
     def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
-        return self.client.request("explain", contact=contact, program=program)["runs"]
+        return self.client.explain(contact, program)
 
     def sent(self) -> list[dict[str, Any]]:
         """Every delivered effect, in delivery order (after the outbox drained)."""

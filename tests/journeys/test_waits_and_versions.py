@@ -78,6 +78,8 @@ def test_goal_takes_the_contact_out_wherever_it_is(journeys):
     assert second["status"] == "waiting at pause_again"
     log = j.engine.contact("bob")["state"]["journeys"]["winback"]
     assert (log["entries"], log["conversions"]) == (2, 1)
+    [listed] = j.client.request("programs")["programs"]
+    assert (listed["entries"], listed["conversions"]) == (3, 1)  # ann once, bob twice; one conversion
     # bob is inside again: another app_open does not start a second run.
     j.send("bob", "app_open")
     refused = j.explain("bob", "winback")[-1]
