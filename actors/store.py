@@ -53,6 +53,11 @@ def _unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 
+def _state(contact: bytes, raw: bytes) -> dict[str, Any]:
+    """A stored state as a dict (states are stored compactly; the core names them)."""
+    return _unpack(_core.named_state(contact.decode(), raw))
+
+
 class ShardStore:
     """The LMDB side of one contact shard.
 
@@ -231,7 +236,7 @@ class ShardStore:
         raw = txn.get(key, db=self.dbs["state"])
         if raw is None:
             return []
-        recent = [_SEQ.pack(seq) for _, seq in _unpack(raw).get("recent", [])]
+        recent = [_SEQ.pack(seq) for _, seq in _state(key, raw)["recent"]]
         return sorted(recent + [v for _, v in _prefixed(txn.cursor(self.dbs["seen"]), key + b"\x00")])
 
     def outbox_settle(
@@ -277,7 +282,7 @@ class ShardStore:
             if raw is None:
                 return None
             # The contact's ledger rows are keyed by its events' history sequences.
-            state = _unpack(raw)
+            state = _state(key, raw)
             seqs = self._history_seqs(txn, contact)
             shown = seqs[-last:] if last else []
             history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(shown)]
@@ -336,11 +341,11 @@ class ShardStore:
         counts: dict[tuple[str, int, str], int] = {}
         journeys: dict[str, list[int]] = {}
         with self.env.begin(db=self.dbs["state"]) as txn:
-            for raw in txn.cursor().iternext(keys=False):
-                state = _unpack(raw)
+            for contact, raw in txn.cursor():
+                state = _state(contact, raw)
                 for run in state.get("runs", ()):
-                    key = (run["program"], run["version"], run["node"])
-                    counts[key] = counts.get(key, 0) + 1
+                    at = (run["program"], run["version"], run["node"])
+                    counts[at] = counts.get(at, 0) + 1
                 for name, log in state.get("journeys", {}).items():
                     total = journeys.setdefault(name, [0, 0])
                     total[0] += log["entries"]

@@ -227,7 +227,7 @@ where
     states.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.states = Rows::with_capacity(states.len(), states.len() * 256);
     for (contact, state) in &states {
-        out.states.push(&[contact.as_bytes()], state);
+        out.states.push_compact(&[contact.as_bytes()], state);
     }
     out
 }

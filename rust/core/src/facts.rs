@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::value::{map_get, Value};
 
 /// fact key -> value -> timestamps (ascending).
-pub type Facts = BTreeMap<String, BTreeMap<String, Vec<i64>>>;
+pub type Facts = BTreeMap<u64, BTreeMap<String, Vec<i64>>>;
 
 /// Distinct values one fact keeps per contact; the stalest goes first.
 pub const MAX_VALUES: usize = 256;
@@ -27,9 +27,9 @@ pub fn value_key(v: &Value) -> Option<String> {
 }
 
 /// How many timestamps of `fact` under `value` are at or after `since`.
-pub fn count(facts: &Facts, fact: &str, value: &str, since: i64) -> usize {
+pub fn count(facts: &Facts, fact: u64, value: &str, since: i64) -> usize {
     facts
-        .get(fact)
+        .get(&fact)
         .and_then(|m| m.get(value))
         .map_or(0, |ts| ts.len() - ts.partition_point(|t| *t < since))
 }
@@ -51,7 +51,7 @@ pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts,
                 None => continue,
             },
         };
-        let by_value = facts.entry(def.key.clone()).or_default();
+        let by_value = facts.entry(def.key).or_default();
         let ts = by_value.entry(value).or_default();
         let at = ts.partition_point(|t| *t <= ev.ts);
         ts.insert(at, ev.ts);

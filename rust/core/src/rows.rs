@@ -33,6 +33,17 @@ impl Rows {
         self.spans.push((start, key_end, self.buf.len()));
     }
 
+    /// Append a row whose value is `value` encoded compactly (structs as arrays).
+    pub fn push_compact<T: Serialize + ?Sized>(&mut self, key: &[&[u8]], value: &T) {
+        let start = self.buf.len();
+        for part in key {
+            self.buf.extend_from_slice(part);
+        }
+        let key_end = self.buf.len();
+        value.serialize(&mut rmp_serde::Serializer::new(&mut self.buf)).expect("encoding to a Vec cannot fail");
+        self.spans.push((start, key_end, self.buf.len()));
+    }
+
     /// Append a row with a raw value.
     pub fn push_raw(&mut self, key: &[&[u8]], value: &[u8]) {
         let start = self.buf.len();

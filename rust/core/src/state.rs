@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
 use crate::facts::Facts;
-use crate::value::{decode_exact, encode, Value};
+use crate::value::{decode_owned_fast, encode_compact, Value};
 
 /// Version of the state encoding.
 pub const STATE_VERSION: u32 = 1;
@@ -98,6 +98,8 @@ pub struct Membership {
     pub non_qualifying: i64,
 }
 
+/// Stored compactly (msgpack, structs as arrays of fields in this order: new fields
+/// go at the end, with a default); `decode` also reads the named-map form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub v: u32,
@@ -125,24 +127,20 @@ pub struct State {
     #[serde(default)]
     pub spilled: u64,
     /// Runs waiting in programs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub runs: Vec<Run>,
     /// Last run id given out.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub last_run: u64,
     /// Per program: entries and conversions, for programs with entry rules or a goal.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub journeys: BTreeMap<String, Journey>,
     /// Counted histories (definitions::facts).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub facts: Facts,
     /// Per capped channel: when the latest messages went (arbitration caps).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub sends: BTreeMap<String, Vec<i64>>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 fn one() -> u64 {
@@ -194,7 +192,7 @@ impl State {
 
     pub fn decode(contact: &str, bytes: &[u8]) -> Result<State, StateError> {
         let err = |message: String| StateError { contact: contact.to_owned(), message };
-        let s: State = decode_exact(bytes).map_err(|e| err(format!("cannot decode: {e}")))?;
+        let s: State = decode_owned_fast(bytes).map_err(|e| err(format!("cannot decode: {e}")))?;
         if s.v != STATE_VERSION {
             return Err(err(format!("unsupported state version {} (this build reads {STATE_VERSION})", s.v)));
         }
@@ -202,7 +200,12 @@ impl State {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        encode(self)
+        encode_compact(self)
+    }
+
+    /// The state as a msgpack named map, for readers outside the core.
+    pub fn encode_named(&self) -> Vec<u8> {
+        crate::value::encode(self)
     }
 
     /// Apply a `$profile` event's attrs: {set: map, unset: [str]}.
@@ -243,7 +246,11 @@ mod tests {
         s.loyalty.insert("club".into(), Membership { joined_ms: 1, qualifying: 2, non_qualifying: 3 });
         let bytes = s.encode();
         assert_eq!(State::decode("c", &bytes).unwrap(), s);
-        let v: Value = decode_exact(&bytes).unwrap();
+        // The named form, for readers outside the core, decodes to the same state.
+        let named = s.encode_named();
+        assert!(named.len() > bytes.len());
+        assert_eq!(State::decode("c", &named).unwrap(), s);
+        let v: Value = crate::value::decode_exact(&named).unwrap();
         assert_eq!(v.get("v"), Some(&Value::Int(1)));
         assert!(v.get("loyalty").is_some() && v.get("ledger_seq").is_some());
     }

@@ -259,6 +259,23 @@ pub fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, S
 }
 
 /// Encode a value as msgpack with named maps for structs.
+/// Decode one of the engine's own values (a stored state) in place: strings are
+/// read from the slice, not copied through a buffer first. No trailing-bytes check:
+/// for untrusted input use `decode_exact`.
+pub fn decode_owned_fast<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut de).map_err(|e| e.to_string())
+}
+
+/// msgpack with structs as arrays of their fields in declaration order (no field
+/// names): for states, read and written for every contact of every batch.
+pub fn encode_compact<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
+    v.serialize(&mut rmp_serde::Serializer::new(&mut buf)).expect("encoding to a Vec cannot fail");
+    buf
+}
+
 pub fn encode<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
     // Most rows are a few hundred bytes: start there instead of growing from 0.
     let mut buf = Vec::with_capacity(256);

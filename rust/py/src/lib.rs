@@ -338,6 +338,14 @@ fn shard_of(contact: &str, shards: u32) -> PyResult<u32> {
     Ok(core::shard_of(contact, shards))
 }
 
+/// A stored state as a msgpack named map, for readers outside the core (states are
+/// stored compactly, as arrays).
+#[pyfunction]
+fn named_state<'py>(py: Python<'py>, contact: &str, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let state = core::state::State::decode(contact, raw).map_err(|e| CairnError::new_err(e.to_string()))?;
+    Ok(PyBytes::new(py, &state.encode_named()))
+}
+
 /// The operators conditions offer for an attribute type (J-6), e.g. "number".
 #[pyfunction]
 fn operators(attr_type: &str) -> PyResult<Vec<&'static str>> {
@@ -362,6 +370,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shard_of, m)?)?;
     m.add_function(wrap_pyfunction!(empty_catalog, m)?)?;
     m.add_function(wrap_pyfunction!(operators, m)?)?;
+    m.add_function(wrap_pyfunction!(named_state, m)?)?;
     m.add("CairnError", py.get_type::<CairnError>())?;
     m.add("DefinitionError", py.get_type::<DefinitionError>())?;
     m.add("FrameError", py.get_type::<FrameError>())?;

@@ -69,7 +69,7 @@ impl Leaf {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryLeaf {
     /// Key of the counted history in the state (`FactDef::key`).
-    pub fact: String,
+    pub fact: u64,
     pub event: String,
     /// Trigger attribute whose value selects the history (same name on both sides).
     pub same: Option<String>,
@@ -329,7 +329,7 @@ fn compile_history(doc: &CondDoc, event: &str, path: &str, scope: &Scope<'_>, er
     // not matter: the filter is hashed in its parsed form).
     let filter_hash = doc.filter.as_ref().map_or(0, |f| xxhash_rust::xxh3::xxh3_64(&crate::value::encode(f)));
     let same = doc.same.clone().filter(|s| !s.is_empty());
-    let key = format!("{event}|{}|{filter_hash:016x}", same.as_deref().unwrap_or(""));
+    let key = xxhash_rust::xxh3::xxh3_64(format!("{event}|{}|{filter_hash:016x}", same.as_deref().unwrap_or("")).as_bytes());
     let fact = scope.facts.register(FactDef {
         key,
         event: event.clone(),
@@ -595,7 +595,7 @@ impl HistoryLeaf {
             Some(a) => map_get(ctx.attrs, a).and_then(crate::facts::value_key),
         };
         let since = self.within_ms.map_or(i64::MIN, |w| ctx.ts.saturating_sub(w));
-        let n = key.as_deref().map_or(0, |k| crate::facts::count(ctx.facts, &self.fact, k, since));
+        let n = key.as_deref().map_or(0, |k| crate::facts::count(ctx.facts, self.fact, k, since));
         let result = self.count.test(&Value::Int(n as i64), ctx.ts).unwrap_or(false);
         if let Some(out) = trace {
             if !out.is_empty() {

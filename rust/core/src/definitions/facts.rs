@@ -14,9 +14,9 @@ use super::condition::Cond;
 /// One counted history, shared by every condition that counts the same thing.
 #[derive(Debug, Clone)]
 pub struct FactDef {
-    /// Stable across definitions versions (type, `same`, hash of the filter as
-    /// written), so states keep counting when unrelated definitions change.
-    pub key: String,
+    /// Stable across definitions versions (a hash of the type, `same` and the
+    /// filter as written), so states keep counting when unrelated definitions change.
+    pub key: u64,
     pub event: String,
     pub filter: Option<Cond>,
     /// Attribute whose value splits the history (e.g. product_id).
@@ -33,14 +33,14 @@ pub struct FactTable(pub RefCell<Vec<FactDef>>);
 
 impl FactTable {
     /// Register a counted history; returns its key.
-    pub fn register(&self, def: FactDef) -> String {
+    pub fn register(&self, def: FactDef) -> u64 {
         let mut facts = self.0.borrow_mut();
         if let Some(f) = facts.iter_mut().find(|f| f.key == def.key) {
             f.keep = f.keep.max(def.keep);
             f.window_ms = if f.window_ms == 0 || def.window_ms == 0 { 0 } else { f.window_ms.max(def.window_ms) };
-            return f.key.clone();
+            return f.key;
         }
-        let key = def.key.clone();
+        let key = def.key;
         facts.push(def);
         key
     }
