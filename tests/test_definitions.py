@@ -90,3 +90,22 @@ def test_invalid_journeys_name_file_path_and_problem():
     text = str(info.value)
     assert "programs[0].nodes[7]: node 'h' is unreachable from the entry node 'a'" in text
     assert "programs[0].nodes: cycle a -> b -> a has no wait or wait_for node" in text
+
+
+def test_times_of_day_stay_text_and_numbers_stay_numbers():
+    doc, _ = parse("""\
+arbitration:
+  quiet_hours: {from: 21:00, to: 08:00}
+  caps: [{channel: sms, max: 2, per: 1d}]
+programs:
+  - name: p
+    trigger: {event: x, filter: {attr: amount, op: between, value: [1.5, 1e3]}}
+    nodes:
+      - {id: w, type: wait, until: {time: 09:30}, next: e}
+      - {id: e, type: end}
+""", "times.yaml")
+    loaded = msgpack.unpackb(doc)
+    assert loaded["arbitration"]["quiet_hours"] == {"from": "21:00", "to": "08:00"}
+    assert loaded["arbitration"]["caps"][0]["max"] == 2
+    assert loaded["programs"][0]["trigger"]["filter"]["value"] == [1.5, 1000.0]
+    assert loaded["programs"][0]["nodes"][0]["until"] == {"time": "09:30"}

@@ -304,7 +304,12 @@ fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, c
         }
         Action::UpdateProfile { set, unset } => {
             for (k, v) in set {
-                state.profile.insert(k.clone(), v.clone());
+                // As in a $profile event: setting null removes the field.
+                if matches!(v, Value::Nil) {
+                    state.profile.remove(k);
+                } else {
+                    state.profile.insert(k.clone(), v.clone());
+                }
             }
             for k in unset {
                 state.profile.remove(k);
@@ -313,8 +318,8 @@ fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, c
             names.extend(unset.iter().map(|k| k.as_str()));
             ("updated", format!("profile fields {}", names.join(", ")))
         }
-        Action::Webhook { url, body, .. } => {
-            push_effect(p, node, run, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref()));
+        Action::Webhook { url, body, profile_needs } => {
+            push_effect(p, node, run, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref(), profile_needs));
             ("sent", format!("webhook {url}"))
         }
     };
@@ -324,15 +329,18 @@ fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, c
 enum Payload<'a> {
     Message(&'a Send),
     Audience(&'a str, &'static str),
-    Webhook(&'a str, Option<&'a str>),
+    /// url, body template, the profile fields the body reads (all without a body)
+    Webhook(&'a str, Option<&'a str>, &'a crate::definitions::ProfileNeeds),
 }
 
 #[allow(clippy::too_many_arguments)]
 fn push_effect(p: &Program, node: &str, run: &Run, state: &State, cause: &Cause<'_>, out: &mut Out<'_>, channel: &'static str, to: &str, payload: Payload<'_>) {
     let hex = hex_id(effect_hash(cause.contact, cause.id, &p.name, p.version, node));
+    let none = crate::definitions::ProfileNeeds::none();
     let needs = match &payload {
         Payload::Message(s) => &s.profile_needs,
-        _ => &crate::definitions::ProfileNeeds::All,
+        Payload::Webhook(.., needs) => needs,
+        Payload::Audience(..) => &none,
     };
     let (kind, message, audience, webhook) = match payload {
         Payload::Message(s) => (
@@ -342,7 +350,7 @@ fn push_effect(p: &Program, node: &str, run: &Run, state: &State, cause: &Cause<
             None,
         ),
         Payload::Audience(name, op) => ("audience", None, Some(AudienceChange { name, op }), None),
-        Payload::Webhook(url, body) => ("webhook", None, None, Some(WebhookCall { url, body })),
+        Payload::Webhook(url, body, _) => ("webhook", None, None, Some(WebhookCall { url, body })),
     };
     let effect = Effect {
         id: std::str::from_utf8(&hex).expect("hex digits are ascii"),

@@ -288,6 +288,21 @@ fn email_needs_opt_in_and_a_valid_address_unless_transactional() {
 }
 
 #[test]
+fn update_profile_sets_and_removes_fields() {
+    let cat = catalog(
+        r#"{"programs": [{"name": "p", "trigger": {"event": "x"}, "nodes": [
+        {"id": "u", "type": "action", "update_profile": {"set": {"tier": "gold", "old": null}, "unset": ["gone"]}, "next": "e"},
+        {"id": "e", "type": "end"}]}]}"#,
+    );
+    let mut shard = Shard::default();
+    shard.send(&cat, T0, "ann", "$profile", serde_json::json!({"set": {"old": 1, "gone": 2, "kept": 3}}));
+    shard.send(&cat, T0, "ann", "x", serde_json::json!({}));
+    let profile = shard.state("ann").profile;
+    assert_eq!(profile.keys().collect::<Vec<_>>(), vec!["kept", "tier"]);
+    assert_eq!(shard.steps("p")[0], ("u".to_owned(), "updated".to_owned()));
+}
+
+#[test]
 fn invalid_programs_are_rejected_with_their_paths() {
     let one = |nodes: &str| errors(&format!(r#"{{"programs": [{{"name": "p", "trigger": {{"event": "x"}}, "nodes": {nodes}}}]}}"#));
     let cases: &[(&str, &str)] = &[

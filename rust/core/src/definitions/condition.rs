@@ -529,8 +529,8 @@ impl Op {
             Op::In(items) => write!(out, " {}", Value::Array(items.clone())),
             Op::Lt(x) | Op::Lte(x) | Op::Gt(x) | Op::Gte(x) => write!(out, " {x}"),
             Op::Between(lo, hi) => write!(out, " [{lo}, {hi}]"),
-            Op::Before(t) | Op::After(t) => write!(out, " {t}"),
-            Op::WithinLast(d) => write!(out, " {}s", d / 1000),
+            Op::Before(t) | Op::After(t) => write!(out, " {}", crate::dates::format_iso(*t)),
+            Op::WithinLast(d) => write!(out, " {}", crate::dates::format_duration(*d)),
             _ => Ok(()),
         };
     }
