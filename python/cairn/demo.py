@@ -1,10 +1,11 @@
 """``cairn demo``: an embedded engine on the sample stream of examples/, explained.
 
-Starts local Ray and an engine on a temporary data folder, applies
-examples/definitions.yaml and sends examples/events.ndjson through the real socket
-with the producer client, waits for the dispatcher to deliver every message (to the
-NDJSON file sink), then prints who entered which program and why, what was sent on
-which channel, and who earned how many points.
+Starts local Ray and an engine on a temporary data folder, on a manual clock,
+applies examples/definitions.yaml and sends examples/events.ndjson through the real
+socket with the producer client, waits for the dispatcher to deliver every message
+(to the NDJSON file sink), lets a day pass on the clock (durable timers fire), then
+prints each contact's path through the programs and why, what was sent on which
+channel, and who earned how many points.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from cairn import render
+from cairn.clock import ManualClock
 
 EXAMPLES = Path("examples")
+DAY_MS = 86_400_000
 
 
 def run_demo(console: Console, data_dir: Path | None, shards: int, examples: Path = EXAMPLES) -> int:
@@ -48,13 +51,15 @@ async def _demo(console: Console, data: Path, shards: int, definitions: Path, ev
     from cairn.engine import Engine, EngineConfig
     from cairn.readers import read_events
 
-    engine = Engine(EngineConfig(data_dir=data, shards=shards, port=0))
+    events = list(read_events(events_file))
+    # A manual clock just after the sample stream: the demo lets a day pass in a call.
+    clock = ManualClock(max(int(e.get("ts") or 0) for e in events) + 60_000)
+    engine = Engine(EngineConfig(data_dir=data, shards=shards, port=0, clock=clock))
     with console.status(f"starting {shards} shard actors"):
         await engine.start()
     host, port = engine.address
     console.print(f"engine listening on {host}:{port}, data in {data}")
     try:
-        events = list(read_events(events_file))
         async with AsyncClient(host=host, port=port, name="cairn-demo") as client:
             render.applied(console, definitions.name,
                            await client.request("apply", name=definitions.name, definitions=definitions.read_text()))
@@ -62,9 +67,13 @@ async def _demo(console: Console, data: Path, shards: int, definitions: Path, ev
         render.send_result(console, events_file.name, result)
         with console.status("delivering messages"):
             await engine.flush()
+        moved = await engine.advance_clock(DAY_MS)
+        console.print(f"a day passes on the manual clock: {moved['fired']} timer(s) fired")
+        with console.status("delivering messages"):
+            await engine.flush()
         contacts = sorted({e["contact"] for e in events})
         found = [await engine.contact(c) for c in contacts]
-        _journeys(console, [f for f in found if f])
+        await _journeys(console, engine, contacts)
         _messages(console, data / "sent.ndjson")
         _points(console, [f for f in found if f])
         status = await engine.status()
@@ -75,14 +84,14 @@ async def _demo(console: Console, data: Path, shards: int, definitions: Path, ev
     return 0
 
 
-def _journeys(console: Console, found: list[dict[str, Any]]) -> None:
-    console.rule("journeys: who entered which program, and why")
-    for f in found:
-        runs = render.collect_runs(f)
+async def _journeys(console: Console, engine: Any, contacts: list[str]) -> None:
+    console.rule("journeys: each contact's path through the programs, and why (cairn explain)")
+    for c in contacts:
+        runs = await engine.explain(c)
         if runs:
-            console.print(render.runs_tree(f"[bold]{f['contact']}[/bold]", runs))
+            console.print(render.explain_tree(c, runs))
         else:
-            console.print(f"[bold]{f['contact']}[/bold]: entered no program")
+            console.print(f"[bold]{c}[/bold]: entered no program")
 
 
 def _messages(console: Console, sink: Path) -> None:
