@@ -34,10 +34,13 @@ class Catalog:
     ``apply``."""
 
     @staticmethod
-    def compile(doc: bytes, version: int = 1) -> Catalog:
+    def compile(doc: bytes, version: int = 1, previous: Catalog | None = None) -> Catalog:
         """Compile the definitions mapping ``doc`` (msgpack bytes of the parsed YAML;
-        nil = no definitions) as catalog ``version``. Raises ``DefinitionError`` listing
-        every problem."""
+        nil = no definitions) as catalog ``version``. With ``previous`` (the catalog
+        this one follows), a program whose definition did not change keeps its
+        version, and earlier versions of changed or removed programs stay (retired)
+        for the contacts inside them. Raises ``DefinitionError`` listing every
+        problem."""
 
     @property
     def version(self) -> int:
@@ -45,8 +48,16 @@ class Catalog:
 
     def summary(self) -> dict[str, Any]:
         """``{"version": int, "strict_types": bool, "interaction_types": [lowercased
-        names], "programs": [names], "loyalty": [{"name": str, "rules": [names]}]}``,
+        names], "declared_attributes": {type: {attribute: type}}, "builtin_types":
+        [names], "programs": [names], "program_versions": [{"name", "version",
+        "current": bool, "trigger", "nodes": [(id, node type)]}] (current, then
+        retired), "segments": [names], "loyalty": [{"name": str, "rules": [names]}]}``,
         in declaration order."""
+
+    def segment_members(self, name: str, states: list[tuple[bytes, bytes]], now_ms: int) -> list[bytes]:
+        """The contacts among ``states`` ((contact, stored state) rows) that are in
+        segment ``name`` at ``now_ms``. ``ValueError`` for an unknown segment,
+        ``CairnError`` for a corrupt state."""
 
     def split_frame(self, frame: bytes, shards: int, now_ms: int) -> FrameSplit:
         """Decode one wire frame body (one msgpack map). For ``op != "events"`` return
@@ -76,7 +87,11 @@ class Catalog:
         nothing. Per accepted event: ``$profile`` set/unset, ``loyalty_subscribe``
         joins, every triggered program runs entry node -> End (explained in the
         event's history row), every loyalty rule of the type credits balances
-        (ledger rows), then one history row. GIL released during the core work.
+        (ledger rows), then one history row. A ``$timer`` event (see ``Batch.timers``)
+        wakes the run it names. Within an event: counted histories first, then the
+        contact's waiting runs (goals, awaited events), then triggered programs by
+        priority (entry rules; each walks until End or a waiting node), then loyalty
+        rules, then one history row. GIL released during the core work.
         Deterministic: same inputs, same bytes. Raises ``CairnError`` on a corrupt
         state."""
 
@@ -86,6 +101,12 @@ class Batch:
 
     def __init__(self, parts: list[bytes]) -> None:
         """Decode the parts; ``FrameError("invalid")`` on undecodable bytes."""
+
+    @staticmethod
+    def timers(keys: list[bytes]) -> Batch:
+        """One part of ``$timer`` events, one per due timer key (``timers`` table:
+        due ms as 8 bytes BE + contact + b"\x00" + run id as 8 bytes BE), with id
+        ``$timer:RUN:DUE``. ``FrameError("invalid")`` for a key of another shape."""
 
     def state_keys(self) -> list[bytes]:
         """Sorted unique contact ids (utf-8): the state keys to read."""
@@ -115,21 +136,26 @@ class BatchResult:
 
     states: Final[list[tuple[bytes, bytes]]]
     """(contact, state) for every contact with an accepted event, sorted by contact.
-    State = msgpack map ``{"v": 1, "profile": {...}, "events": n, "ledger_seq": next
-    ledger seq (starts at 1), "last_ts": ms,
-    "loyalty": {program: {"joined_ms", "qualifying", "non_qualifying"}}, "recent":
-    [[event id, history seq], ...] (the latest 16, oldest first), "spilled": how many
-    older ids went to the ``seen`` table}``. Program
-    runs are not in the state: they are in the history rows of the events that caused
-    them."""
+    States are stored compactly (msgpack arrays, fields in declaration order); read
+    one with ``named_state``: ``{"v": 1, "profile": {...}, "events": n, "ledger_seq":
+    next ledger seq (starts at 1), "last_ts": ms, "loyalty": {program: {"joined_ms",
+    "qualifying", "non_qualifying"}}, "recent": [[event id, history seq], ...] (the
+    latest 16, oldest first), "spilled": how many older ids went to the ``seen``
+    table, "runs": [waiting runs {"id", "program", "version", "node", "entered_ms",
+    "wake_ms", "trigger": {"id", "type", "ts", "seq", "attrs", "source"}}],
+    "last_run": n, "journeys": {program: {"entries", "last_entry_ms",
+    "conversions"}}, "facts": {fact key: {value: [ts, ...]}}, "sends": {channel:
+    [ts, ...]}}``. Finished runs are not in the state: their steps are in the history
+    rows of the events that moved them."""
     seen: Final[list[tuple[bytes, bytes]]]
     """(contact + b"\\x00" + id, seq8 of the event's history row) for ids that no
     longer fit in their contact's ``recent`` list: dedup and history index for older
     events."""
     history: Final[list[tuple[bytes, bytes]]]
     """(seq8 shard history sequence, the normalized event map plus ``"seq"`` and
-    ``"runs"``: the program runs this event caused, each the array ``[program,
-    version, [[node, outcome, reason], ...]]``). Append-only: sequences only grow."""
+    ``"runs"``: what this event did to each program run, each the array ``[program,
+    version, run id (0: not entered), [[node, outcome, reason], ...]]``).
+    Append-only: sequences only grow."""
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
     ledger: Final[list[tuple[bytes, bytes]]]
@@ -139,10 +165,20 @@ class BatchResult:
     "rule", "version", "kind", "delta", "balance", "reason"}``)."""
     outbox: Final[list[tuple[bytes, bytes]]]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
-    within that event; keys only grow, so the outbox is append-only; effect map ``{"id", "contact", "channel", "to", "program", "version",
-    "node", "event_id", "created_ms", "message": {"text", "subject"?, "html"?,
-    "title"?}, "context": {"contact", "event": {"id", "type", "ts", "source",
-    "attrs"}, "profile", "loyalty": {program: {"qualifying", "non_qualifying"}}}}``)."""
+    within that event; keys only grow, so the outbox is append-only; effect map ``{"id", "kind":
+    "message" | "audience" | "webhook", "contact", "channel", "to", "program",
+    "version", "run", "node", "event_id" (the run's trigger), "created_ms",
+    "message"?: {"text", "subject"?, "html"?, "title"?}, "audience"?: {"name", "op"},
+    "webhook"?: {"url", "body"}, "context": {"contact", "event": the trigger {"id",
+    "type", "ts", "source", "attrs"}, "profile": the fields its templates read,
+    "loyalty": {program: {"qualifying", "non_qualifying"}}}}``)."""
+    timers: Final[list[bytes]]
+    """Timer keys to write (empty values), sorted: runs that now wait."""
+    timer_deletes: Final[list[bytes]]
+    """Timer keys to delete, sorted: fired, or their run stopped waiting."""
+    attributes: Final[list[bytes]]
+    """``type \0 attribute \0 inferred type`` for every attribute of the batch's
+    accepted events, and ``type \0 \0`` for every type: the attribute catalog."""
     parts: Final[list[tuple[int, int]]]
     """(accepted, duplicates) per input part of the ``Batch``, in order."""
     accepted: Final[int]
@@ -158,3 +194,12 @@ def shard_of(contact: str, shards: int) -> int:
 
 def empty_catalog() -> Catalog:
     """A catalog without definitions, version 0."""
+
+def operators(attr_type: str) -> list[str]:
+    """The condition operators offered for an attribute type (``"text"``,
+    ``"number"``, ``"bool"``, ``"date"``, ``"list"``, ``"map"``); ``ValueError``
+    otherwise."""
+
+def named_state(contact: str, raw: bytes) -> bytes:
+    """A stored state re-encoded as a msgpack named map (see ``BatchResult.states``);
+    ``CairnError`` when it cannot be decoded."""
