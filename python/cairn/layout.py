@@ -34,6 +34,10 @@ class DataLayout:
     def definitions_versions(self) -> list[tuple[int, bytes]]:
         """(version, document) of every applied version, oldest first."""
         if not self.definitions_dir.exists():
+            # Folders made before versions were kept hold only the last document.
+            legacy, version = self.root / "definitions.msgpack", self.root / "definitions.version"
+            if legacy.exists() and version.exists():
+                return [(int(version.read_text()), legacy.read_bytes())]
             return []
         files = sorted(self.definitions_dir.glob("*.msgpack"))
         return [(int(f.stem), f.read_bytes()) for f in files]
