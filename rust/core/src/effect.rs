@@ -9,7 +9,7 @@ use crate::definitions::ProfileNeeds;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Event;
-use crate::state::{Membership, Trigger};
+use crate::state::Membership;
 use crate::value::Value;
 
 #[derive(Serialize)]
@@ -141,10 +141,6 @@ pub fn effect_hash(contact: &str, event_id: &str, program: &str, version: u64, n
 
 pub fn event_ctx(ev: &Event) -> EventCtx<'_> {
     EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: &ev.attrs }
-}
-
-pub fn trigger_ctx(t: &Trigger) -> EventCtx<'_> {
-    EventCtx { id: &t.id, kind: &t.kind, ts: t.ts, source: &t.source, attrs: &t.attrs }
 }
 
 /// The 16 lowercase hex digits of `hash`: the effect id.

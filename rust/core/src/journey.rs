@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::definitions::arbitration::Arbitration;
 use crate::definitions::{Action, Catalog, Channel, Ctx, NodeKind, Program, Send};
-use crate::effect::{effect_hash, hex_id, trigger_ctx, AudienceChange, Context, Effect, LoyaltyView, Message, ProfileView, WebhookCall};
+use crate::effect::{effect_hash, hex_id, AudienceChange, Context, Effect, EventCtx, LoyaltyView, Message, ProfileView, WebhookCall};
 use crate::event::Event;
 use crate::facts::value_key;
 use crate::keys::timer_key;
@@ -30,8 +30,8 @@ pub struct Out<'o> {
 }
 
 impl Out<'_> {
-    fn set_timer(&mut self, contact: &str, run: &Run) {
-        self.timers.insert(timer_key(run.wake_ms, contact, run.id), true);
+    fn set_timer(&mut self, contact: &str, wake_ms: i64, run: u64) {
+        self.timers.insert(timer_key(wake_ms, contact, run), true);
     }
 
     fn clear_timer(&mut self, contact: &str, run: &Run) {
@@ -100,6 +100,46 @@ fn step<'c>(node: &'c str, outcome: &'static str, reason: String) -> Step<'c> {
     Step { node, outcome, reason }
 }
 
+/// A run's trigger event, borrowed: from the event being applied when the run
+/// enters (copied into the state only if the run ends up waiting), or from the
+/// stored run when it resumes.
+#[derive(Clone, Copy)]
+pub struct TriggerRef<'t> {
+    pub id: &'t str,
+    pub kind: &'t str,
+    pub ts: i64,
+    pub seq: u64,
+    pub attrs: &'t Value,
+    pub source: &'t Option<String>,
+}
+
+impl<'t> TriggerRef<'t> {
+    fn of_event(ev: &'t Event, seq: u64) -> Self {
+        TriggerRef { id: &ev.id, kind: &ev.kind, ts: ev.ts, seq, attrs: &ev.attrs, source: &ev.source }
+    }
+
+    fn of(t: &'t Trigger) -> Self {
+        TriggerRef { id: &t.id, kind: &t.kind, ts: t.ts, seq: t.seq, attrs: &t.attrs, source: &t.source }
+    }
+
+    fn attrs(&self) -> &'t [(String, Value)] {
+        match self.attrs {
+            Value::Map(m) => m,
+            _ => &[],
+        }
+    }
+
+    fn to_owned(self) -> Trigger {
+        Trigger { id: self.id.to_owned(), kind: self.kind.to_owned(), ts: self.ts, seq: self.seq, attrs: self.attrs.clone(), source: self.source.clone() }
+    }
+}
+
+/// Where a walk stopped to wait: the node and when it wakes.
+struct Stop<'c> {
+    node: &'c str,
+    wake_ms: i64,
+}
+
 /// Enter `p` for the trigger `ev` (history sequence `seq`), if its entry rules allow.
 pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> RunRecord<'c> {
     let refused = |reason: String| RunRecord {
@@ -130,30 +170,32 @@ pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause:
         j.last_entry_ms = cause.now_ms;
     }
     state.last_run += 1;
-    let mut run = Run {
-        id: state.last_run,
-        program: p.name.clone(),
-        version: p.version,
-        node: p.nodes[0].id.clone(),
-        entered_ms: cause.now_ms,
-        wake_ms: 0,
-        trigger: Trigger { id: ev.id.clone(), kind: ev.kind.clone(), ts: ev.ts, seq, attrs: ev.attrs.clone(), source: ev.source.clone() },
-    };
+    let id = state.last_run;
+    let trig = TriggerRef::of_event(ev, seq);
     let mut steps = Vec::with_capacity(p.nodes.len());
-    if walk(p, &mut run, 0, state, cause, out, &mut steps) {
-        state.runs.push(run.clone());
+    if let Some(stop) = walk(p, id, &trig, 0, state, cause, out, &mut steps) {
+        state.runs.push(Run {
+            id,
+            program: p.name.clone(),
+            version: p.version,
+            node: stop.node.to_owned(),
+            entered_ms: cause.now_ms,
+            wake_ms: stop.wake_ms,
+            trigger: trig.to_owned(),
+        });
     }
-    RunRecord { program: &p.name, version: p.version, run: run.id, steps }
+    RunRecord { program: &p.name, version: p.version, run: id, steps }
 }
 
-/// Walk from node `at` until End (false) or a waiting node (true: `run` waits).
-fn walk<'c>(p: &'c Program, run: &mut Run, mut at: usize, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>, steps: &mut Vec<Step<'c>>) -> bool {
+/// Walk run `run` of `p` from node `at` until End (None) or a node that waits.
+#[allow(clippy::too_many_arguments)]
+fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>, steps: &mut Vec<Step<'c>>) -> Option<Stop<'c>> {
     // Every cycle passes through a waiting node (checked at compile), so a walk
     // visits each node at most once.
     for _ in 0..=p.nodes.len() {
         let node = &p.nodes[at];
         let id = node.id.as_str();
-        let ctx = Ctx { attrs: trigger_attrs(&run.trigger), profile: &state.profile, ts: cause.now_ms, facts: &state.facts };
+        let ctx = Ctx { attrs: trig.attrs(), profile: &state.profile, ts: cause.now_ms, facts: &state.facts };
         match &node.kind {
             NodeKind::Decision { when, yes, no } => {
                 let mut reason = String::with_capacity(128);
@@ -194,31 +236,28 @@ fn walk<'c>(p: &'c Program, run: &mut Run, mut at: usize, state: &mut State, cau
                     steps.push(step(id, "passed", format!("{}: {} is not after now", wake.describe(), crate::dates::format_iso(due))));
                     at = *next;
                 } else {
-                    run.node = node.id.clone();
-                    run.wake_ms = due;
-                    out.set_timer(cause.contact, run);
+                    out.set_timer(cause.contact, due, run);
                     steps.push(step(id, "wait", format!("{}: until {}", wake.describe(), crate::dates::format_iso(due))));
-                    return true;
+                    return Some(Stop { node: id, wake_ms: due });
                 }
             }
             NodeKind::WaitFor { event, same, timeout_ms, .. } => {
-                run.node = node.id.clone();
-                run.wake_ms = cause.now_ms + timeout_ms;
-                out.set_timer(cause.contact, run);
+                let due = cause.now_ms + timeout_ms;
+                out.set_timer(cause.contact, due, run);
                 let mut reason = format!("waiting for {event}");
                 if let Some(a) = same {
-                    let v = map_get(trigger_attrs(&run.trigger), a).map_or_else(|| "(missing)".to_owned(), |v| v.to_string());
+                    let v = map_get(trig.attrs(), a).map_or_else(|| "(missing)".to_owned(), |v| v.to_string());
                     reason.push_str(&format!(" with {a} {v}"));
                 }
-                reason.push_str(&format!(" until {}", crate::dates::format_iso(run.wake_ms)));
+                reason.push_str(&format!(" until {}", crate::dates::format_iso(due)));
                 steps.push(step(id, "waiting", reason));
-                return true;
+                return Some(Stop { node: id, wake_ms: due });
             }
             NodeKind::Random { branches, control } => {
                 let f = sticky_fraction(cause.contact, &p.name, id) * 100.0;
                 if f < *control {
                     steps.push(step(id, "control", format!("draw {f:.2} < control {control}%: held out")));
-                    return false;
+                    return None;
                 }
                 let total: f64 = branches.iter().map(|b| b.0).sum();
                 let mut x = (f - control) / (100.0 - control) * total;
@@ -233,34 +272,26 @@ fn walk<'c>(p: &'c Program, run: &mut Run, mut at: usize, state: &mut State, cau
                 steps.push(step(id, "branch", format!("draw {f:.2} of 100 => branch {} (weight {})", pick + 1, branches[pick].0)));
                 at = branches[pick].1;
             }
-            NodeKind::Action { action, next } => match act(p, id, action, run, state, cause, out) {
+            NodeKind::Action { action, next } => match act(p, id, action, run, trig, state, cause, out) {
                 Acted::Done(outcome, reason) => {
                     steps.push(step(id, outcome, reason));
                     at = *next;
                 }
                 Acted::Deferred(until, reason) => {
-                    run.node = node.id.clone();
-                    run.wake_ms = until;
-                    out.set_timer(cause.contact, run);
+                    out.set_timer(cause.contact, until, run);
                     steps.push(step(id, "deferred", format!("{reason}: deferred to {}", crate::dates::format_iso(until))));
-                    return true;
+                    return Some(Stop { node: id, wake_ms: until });
                 }
             },
             NodeKind::End => {
                 steps.push(step(id, "end", String::new()));
-                return false;
+                return None;
             }
         }
     }
     unreachable!("programs are checked for cycles without a wait")
 }
 
-fn trigger_attrs(t: &Trigger) -> &[(String, Value)] {
-    match &t.attrs {
-        Value::Map(m) => m,
-        _ => &[],
-    }
-}
 
 /// A number in [0, 1) fixed by (contact, program, node): a contact always takes the
 /// same branch of a random split, version after version.
@@ -277,8 +308,9 @@ enum Acted {
     Deferred(i64, String),
 }
 
-/// Run an Action node.
-fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> Acted {
+/// Run an Action node of run `run`.
+#[allow(clippy::too_many_arguments)]
+fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> Acted {
     let (outcome, reason) = match action {
         Action::Send(send) => {
             let to = match address(send.channel, cause.contact, state, p.transactional) {
@@ -294,12 +326,12 @@ fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, c
                 }
                 cause.limits.record(send.channel, state, cause.now_ms);
             }
-            push_effect(p, node, run, state, cause, out, send.channel.name(), &to, Payload::Message(send));
+            push_effect(p, node, run, trig, state, cause, out, send.channel.name(), &to, Payload::Message(send));
             ("sent", format!("{} to '{to}'", send.channel.name()))
         }
         Action::Audience { name, add } => {
             let op = if *add { "add" } else { "remove" };
-            push_effect(p, node, run, state, cause, out, Channel::Ads.name(), cause.contact, Payload::Audience(name, op));
+            push_effect(p, node, run, trig, state, cause, out, Channel::Ads.name(), cause.contact, Payload::Audience(name, op));
             ("sent", format!("ads audience '{name}': {op}"))
         }
         Action::UpdateProfile { set, unset } => {
@@ -319,7 +351,7 @@ fn act(p: &Program, node: &str, action: &Action, run: &Run, state: &mut State, c
             ("updated", format!("profile fields {}", names.join(", ")))
         }
         Action::Webhook { url, body, profile_needs } => {
-            push_effect(p, node, run, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref(), profile_needs));
+            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref(), profile_needs));
             ("sent", format!("webhook {url}"))
         }
     };
@@ -334,7 +366,7 @@ enum Payload<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn push_effect(p: &Program, node: &str, run: &Run, state: &State, cause: &Cause<'_>, out: &mut Out<'_>, channel: &'static str, to: &str, payload: Payload<'_>) {
+fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: &State, cause: &Cause<'_>, out: &mut Out<'_>, channel: &'static str, to: &str, payload: Payload<'_>) {
     let hex = hex_id(effect_hash(cause.contact, cause.id, &p.name, p.version, node));
     let none = crate::definitions::ProfileNeeds::none();
     let needs = match &payload {
@@ -360,16 +392,16 @@ fn push_effect(p: &Program, node: &str, run: &Run, state: &State, cause: &Cause<
         to,
         program: &p.name,
         version: p.version,
-        run: run.id,
+        run,
         node,
-        event_id: &run.trigger.id,
+        event_id: trig.id,
         created_ms: cause.now_ms,
         message,
         audience,
         webhook,
         context: Context {
             contact: cause.contact,
-            event: trigger_ctx(&run.trigger),
+            event: EventCtx { id: trig.id, kind: trig.kind, ts: trig.ts, source: trig.source, attrs: trig.attrs },
             profile: ProfileView { profile: &state.profile, needs },
             loyalty: LoyaltyView(&state.loyalty),
         },
@@ -381,7 +413,7 @@ fn push_effect(p: &Program, node: &str, run: &Run, state: &State, cause: &Cause<
 fn same_as_trigger(attr: &Option<String>, ev: &Event, run: &Run) -> bool {
     match attr {
         None => true,
-        Some(a) => match (map_get(ev.attrs(), a).and_then(value_key), map_get(trigger_attrs(&run.trigger), a).and_then(value_key)) {
+        Some(a) => match (map_get(ev.attrs(), a).and_then(value_key), map_get(TriggerRef::of(&run.trigger).attrs(), a).and_then(value_key)) {
             (Some(x), Some(y)) => x == y,
             _ => false,
         },
@@ -420,12 +452,14 @@ pub fn on_event<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
             let hit = *event == ev.kind && filter.as_ref().is_none_or(|f| f.eval(&ctx, None)) && same_as_trigger(same, ev, &run);
             if hit {
                 out.clear_timer(cause.contact, &run);
-                run.wake_ms = 0;
                 let mut steps = vec![step(node_id, "occurred", format!("{} '{}' arrived", ev.kind, ev.id))];
-                if walk(p, &mut run, *occurred, state, cause, out, &mut steps) {
-                    kept.push(run.clone());
-                }
+                let stop = walk(p, run.id, &TriggerRef::of(&run.trigger), *occurred, state, cause, out, &mut steps);
                 records.push(RunRecord { program: &p.name, version: p.version, run: run.id, steps });
+                if let Some(stop) = stop {
+                    run.node = stop.node.to_owned();
+                    run.wake_ms = stop.wake_ms;
+                    kept.push(run);
+                }
                 continue;
             }
         }
@@ -460,7 +494,6 @@ pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
         records.push(RunRecord { program: "", version: run.version, run: run.id, steps: vec![] });
         return;
     };
-    run.wake_ms = 0;
     let Some(i) = p.node_index(&run.node) else { return };
     let node = &p.nodes[i];
     let (outcome, reason, next) = match &node.kind {
@@ -475,10 +508,13 @@ pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
         _ => return,
     };
     let mut steps = vec![step(&node.id, outcome, reason)];
-    if walk(p, &mut run, next, state, cause, out, &mut steps) {
-        state.runs.push(run.clone());
-    }
+    let stop = walk(p, run.id, &TriggerRef::of(&run.trigger), next, state, cause, out, &mut steps);
     records.push(RunRecord { program: &p.name, version: p.version, run: run.id, steps });
+    if let Some(stop) = stop {
+        run.node = stop.node.to_owned();
+        run.wake_ms = stop.wake_ms;
+        state.runs.push(run);
+    }
 }
 
 /// The `$timer` event a due timer key comes back as.
