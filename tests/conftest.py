@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -162,6 +167,45 @@ def raw(engine: EngineThread) -> Iterator[Callable[[], RawConn]]:
     yield connect
     for c in conns:
         c.close()
+
+
+class ServedEngine:
+    """A `cairn serve` subprocess (its own process group), for tests that SIGKILL it."""
+
+    def __init__(self, data: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cairn.cli", "serve", "--data", str(data), "--port", "0", "--shards", "2",
+             *args],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = re.match(r"cairn listening on ([\d.]+):(\d+)", line)
+        assert match, f"unexpected first line {line!r}"
+        self.port = int(match.group(2))
+
+    def kill(self) -> None:
+        """SIGKILL the engine and everything it started (Ray workers included)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(30)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., ServedEngine]]:
+    """Start `cairn serve` subprocesses on tmp_path/data (same folder each call);
+    every one still running is killed at teardown."""
+    started: list[ServedEngine] = []
+
+    def start(*args: str) -> ServedEngine:
+        engine = ServedEngine(tmp_path / "data", *args)
+        started.append(engine)
+        return engine
+
+    yield start
+    for engine in started:
+        engine.kill()
 
 
 @pytest.fixture
