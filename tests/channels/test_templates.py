@@ -29,6 +29,14 @@ def test_missing_values_render_empty_and_never_raise(make_effect):
     assert render_message(effect) == {"text": "Hi there||||||", "subject": ""}
 
 
+def test_nulls_and_missing_values_in_json_render_as_null_or_empty(make_effect):
+    effect = make_effect(
+        message={"text": "{{ event.attrs.coupon }}|{{ {'c': event.attrs.coupon, 'm': event.attrs.nope} | tojson }}"},
+        context={"event": {"id": "e1", "type": "t", "attrs": {"coupon": None}}, "profile": {}},
+    )
+    assert render_message(effect) == {"text": '|{"c": null, "m": null}'}
+
+
 def test_effect_without_context_renders(make_effect):
     effect = make_effect(message={"text": "Hello {{ profile.first_name }}!"})
     del effect["context"]

@@ -9,11 +9,12 @@ violations and genuinely broken templates raise :class:`TemplateRenderError`.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any, NoReturn
 from collections.abc import Mapping
 
-from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError, Undefined
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from .errors import TemplateRenderError
@@ -75,13 +76,24 @@ class LenientUndefined(ChainableUndefined):
     __lt__ = __le__ = __gt__ = __ge__ = _false
 
 
+def _json_default(value: Any) -> Any:
+    # A missing value inside ``tojson`` is null, like everywhere else it is empty.
+    if isinstance(value, Undefined):
+        return None
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _make_env(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         autoescape=autoescape,
         undefined=LenientUndefined,
         loader=None,
         keep_trailing_newline=True,
+        # A field present but null renders empty, as a missing one does.
+        finalize=lambda value: "" if value is None else value,
     )
+    env.policies["json.dumps_function"] = lambda obj, **kw: json.dumps(obj, default=_json_default, **kw)
+    return env
 
 
 _TEXT_ENV = _make_env(autoescape=False)

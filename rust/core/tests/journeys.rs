@@ -249,6 +249,26 @@ fn unchanged_programs_keep_their_version_and_old_ones_stay_for_runs() {
 }
 
 #[test]
+fn a_program_changes_version_when_a_segment_it_uses_changes() {
+    let defs = |visits: i64, cap: i64| {
+        format!(
+            r#"{{"segments": [{{"name": "regulars", "when": {{"event": "visit", "count": {{"op": "gte", "value": {visits}}}}}}}],
+            "arbitration": {{"caps": [{{"channel": "push", "max": {cap}, "per": "1d"}}]}},
+            "programs": [
+                {{"name": "uses", "trigger": {{"event": "x"}}, "nodes": [{{"id": "d", "type": "decision", "when": {{"segment": "Regulars"}}, "yes": "e", "no": "e"}}, {{"id": "e", "type": "end"}}]}},
+                {{"name": "plain", "trigger": {{"event": "x"}}, "nodes": [{{"id": "e", "type": "end"}}]}}]}}"#
+        )
+    };
+    let c1 = compile_next(&doc(&defs(2, 1)), 1, None).unwrap();
+    let versions = |c: &Catalog| c.programs.iter().map(|p| (p.name.clone(), p.version)).collect::<Vec<_>>();
+    let c2 = compile_next(&doc(&defs(3, 1)), 2, Some(&c1)).unwrap();
+    assert_eq!(versions(&c2), vec![("uses".to_owned(), 2), ("plain".to_owned(), 1)]);
+    // Arbitration limits every program's messages: all of them change.
+    let c3 = compile_next(&doc(&defs(3, 2)), 3, Some(&c2)).unwrap();
+    assert_eq!(versions(&c3), vec![("uses".to_owned(), 3), ("plain".to_owned(), 3)]);
+}
+
+#[test]
 fn wait_until_a_time_of_day_in_the_contacts_zone() {
     let cat = catalog(
         r#"{"programs": [{"name": "p", "trigger": {"event": "x"}, "time_zone": "Europe/Rome", "nodes": [
@@ -324,6 +344,8 @@ fn invalid_programs_are_rejected_with_their_paths() {
         let got = one(nodes);
         assert!(got.iter().any(|e| e.starts_with(want)), "want {want:?}, got {got:?}");
     }
+    let e = errors(r#"{"strict_types": true, "segments": [{"name": "s", "when": {"event": "vist"}}]}"#);
+    assert!(e[0].starts_with("segments[0].when.event: unknown event type 'vist' (strict_types is on"), "{e:?}");
     let e = errors(r#"{"segments": [{"name": "s", "when": {"attr": "k", "op": "exists"}}]}"#);
     assert!(e[0].starts_with("segments[0].when.attr: there is no event here"), "{e:?}");
     let e = errors(r#"{"programs": [{"name": "p", "time_zone": "Mars/Olympus", "trigger": {"event": "x"}, "nodes": [{"id": "e", "type": "end"}]}]}"#);

@@ -22,7 +22,7 @@ fn check(op: &str, value: Option<Value>, attr: Option<Value>) -> (bool, String) 
     let doc: CondDoc = decode_exact(&bytes(&map(e))).unwrap();
     let profile = HashMap::new();
     let mut errs = Vec::new();
-    let c = compile(&doc, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[] }, &mut errs).expect("compiles");
+    let c = compile(&doc, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[], strict: false }, &mut errs).expect("compiles");
     let attrs: Vec<(String, Value)> = attr.into_iter().map(|v| ("x".to_owned(), v)).collect();
     let p = BTreeMap::new();
     let mut trace = String::new();
@@ -107,7 +107,7 @@ fn groups() {
     let p = BTreeMap::new();
     let eval = |d: CondDoc| {
         let mut errs = Vec::new();
-        let c = compile(&d, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[] }, &mut errs).unwrap();
+        let c = compile(&d, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[], strict: false }, &mut errs).unwrap();
         let mut tr = String::new();
         let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 0, facts: &NO_FACTS }, Some(&mut tr));
         (r, tr)

@@ -46,14 +46,58 @@ pub fn compile_next(doc: &[u8], version: u64, previous: Option<&Catalog>) -> Res
     Ok(cat)
 }
 
-/// Each program's definition as written (msgpack), in document order.
+/// What decides each program's behaviour, as written (msgpack), in document order:
+/// the program, then every segment it uses (and the segments those use), then the
+/// arbitration settings. A program whose source changes gets a new version.
 fn program_sources(doc: &[u8]) -> Vec<Vec<u8>> {
-    match crate::value::decode_exact::<Value>(doc) {
-        Ok(v) => match v.get("programs") {
-            Some(Value::Array(items)) => items.iter().map(crate::value::encode).collect(),
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
+    let Ok(v) = crate::value::decode_exact::<Value>(doc) else { return Vec::new() };
+    let Some(Value::Array(programs)) = v.get("programs") else { return Vec::new() };
+    let segments: Vec<(String, &Value)> = match v.get("segments") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|s| Some((s.get("name")?.as_str()?.to_lowercase(), s)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let arbitration = v.get("arbitration");
+    programs
+        .iter()
+        .map(|p| {
+            let mut parts = vec![p];
+            let mut names = Vec::new();
+            segment_refs(p, &mut names);
+            let mut i = 0;
+            while i < names.len() {
+                if let Some((_, seg)) = segments.iter().find(|(n, _)| *n == names[i]) {
+                    parts.push(seg);
+                    segment_refs(seg, &mut names);
+                }
+                i += 1;
+            }
+            parts.extend(arbitration);
+            crate::value::encode(&parts)
+        })
+        .collect()
+}
+
+/// Lowercased names of the segments `v` refers to (`segment: NAME` anywhere).
+fn segment_refs(v: &Value, names: &mut Vec<String>) {
+    match v {
+        Value::Map(entries) => {
+            for (k, item) in entries {
+                match (k.as_str(), item) {
+                    ("segment", Value::Str(name)) => {
+                        let name = name.to_lowercase();
+                        if !names.contains(&name) {
+                            names.push(name);
+                        }
+                    }
+                    _ => segment_refs(item, names),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| segment_refs(i, names)),
+        _ => {}
     }
 }
 
@@ -261,6 +305,7 @@ pub(crate) fn cond(cx: &Cx<'_>, doc: Option<&CondDoc>, event: Option<&str>, path
         segments: &cat.segments,
         facts: cx.facts,
         types: &cat.interaction_types,
+        strict: cat.strict_types,
     };
     condition::compile(doc, &path, &scope, errs)
 }

@@ -105,6 +105,8 @@ pub struct Scope<'a> {
     pub facts: &'a FactTable,
     /// Declared interaction types, for the attributes history filters use.
     pub types: &'a [super::InteractionType],
+    /// `strict_types`: event types a history condition counts must be known.
+    pub strict: bool,
 }
 
 /// Canonical operator name of a written one (symbol aliases folded), if known.
@@ -279,7 +281,12 @@ fn compile_history(doc: &CondDoc, event: &str, path: &str, scope: &Scope<'_>, er
         return None;
     }
     let before = errs.len();
-    let attrs = scope.types.iter().find(|t| t.name == event).map(|t| &t.attributes);
+    let declared = scope.types.iter().find(|t| t.name == event);
+    if scope.strict && declared.is_none() && !super::types::is_builtin(&event) {
+        errs.push((format!("{path}.event"), format!("unknown event type '{event}' (strict_types is on: declare it in interaction_types)")));
+        return None;
+    }
+    let attrs = declared.map(|t| &t.attributes);
     let sub = Scope { event: Some(&event), attrs, ..*scope };
     let filter = doc.filter.as_ref().and_then(|f| compile(f, &format!("{path}.where"), &sub, errs));
     if let Some(same) = &doc.same {
