@@ -43,6 +43,8 @@ _SEQ = struct.Struct(">Q")
 _FIRST, _RETRY = b"o", b"r"
 #: Earlier events a template sees as ``recent`` (newest first).
 RECENT_EVENTS = 10
+#: History rows counted per core call when new definitions start counting them.
+_BACKFILL_ROWS = 20_000
 
 
 class StoreError(Exception):
@@ -95,10 +97,28 @@ class ShardStore:
         if version <= self.catalog.version:
             return  # installed already (an engine restart repeats the last apply)
         catalog = _core.Catalog.compile(doc, version, self.catalog)
-        with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
-            txn.put(_META_DEFINITIONS + _SEQ.pack(version), doc)
-            txn.put(_META_VERSION, str(version).encode())
+        counted_before = {key for key, _ in self.catalog.facts()}
+        new_facts = [key for key, _ in catalog.facts() if key not in counted_before]
+        with self.env.begin(write=True) as txn:
+            if new_facts:
+                self._backfill(txn, catalog, new_facts)
+            txn.put(_META_DEFINITIONS + _SEQ.pack(version), doc, db=self.dbs["meta"])
+            txn.put(_META_VERSION, str(version).encode(), db=self.dbs["meta"])
         self.catalog = catalog
+
+    def _backfill(self, txn: lmdb.Transaction, catalog: _core.Catalog, facts: list[int]) -> None:
+        """Count the stored history into histories the new definitions start counting,
+        in the install's transaction: a new segment on "the last 30 days" sees them
+        at once, and a crash leaves the old definitions and counts, or the new ones."""
+        states = txn.cursor(self.dbs["state"])
+        chunk: list[bytes] = []
+        for raw in txn.cursor(self.dbs["history"]).iternext(keys=False):
+            chunk.append(raw)
+            if len(chunk) == _BACKFILL_ROWS:
+                states.putmulti(catalog.backfill(facts, chunk, states.getmulti))
+                chunk = []
+        if chunk:
+            states.putmulti(catalog.backfill(facts, chunk, states.getmulti))
 
     # -- the batch path ------------------------------------------------------------
 

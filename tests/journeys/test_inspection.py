@@ -95,3 +95,26 @@ def test_attributes_segments_programs_clock_and_explain_from_the_cli(journeys, t
                                             "in segment milan_regulars => true => yes")
     missing = CliRunner().invoke(main, ["explain", "nobody", "--port", str(j.engine.port)])
     assert missing.exit_code != 0 and "no program runs recorded" in missing.output
+
+
+def test_a_segment_applied_later_counts_the_history_already_stored(journeys, tmp_path):
+    j = journeys
+    for name, store, visits in [("ann", "MI", 3), ("bob", "MI", 1), ("cy", "RM", 3)]:
+        for _ in range(visits):
+            j.send(name, "store_visit", store=store)
+    j.advance("2d")
+    j.apply("""\
+segments:
+  - name: loyal_milan
+    when: {event: store_visit, where: {attr: store, op: equals, value: MI}, within: 7d, count: {op: gte, value: 2}}
+""")
+    out = tmp_path / "members.txt"
+    done = CliRunner().invoke(main, ["segment", "loyal_milan", "--out", str(out), "--port", str(j.engine.port)],
+                              catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert out.read_text().split() == ["ann"]
+    # A week later the visits are out of the window.
+    j.advance("6d")
+    again = CliRunner().invoke(main, ["segment", "loyal_milan", "--count", "--port", str(j.engine.port)],
+                               catch_exceptions=False)
+    assert "0 member(s)" in again.output

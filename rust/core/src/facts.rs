@@ -72,3 +72,54 @@ pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts,
         }
     }
 }
+
+/// Count stored history into facts a new catalog starts counting (`keys`), so a
+/// segment or condition on "the last 30 days" sees the last 30 days at once.
+///
+/// `history`: stored history rows (the normalized event and more), in sequence
+/// order; `states`: the stored states of their contacts (others are skipped).
+/// Returns the changed states, encoded, sorted by contact.
+pub fn backfill<H, K, V>(cat: &Catalog, keys: &[u64], history: &[H], states: &[(K, V)]) -> Result<crate::rows::Rows, crate::error::StateError>
+where
+    H: AsRef<[u8]>,
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let idx: Vec<usize> = cat.facts.iter().enumerate().filter(|(_, f)| keys.contains(&f.key)).map(|(i, _)| i).collect();
+    let mut live: BTreeMap<&[u8], crate::state::State> = BTreeMap::new();
+    for (k, v) in states {
+        let contact = String::from_utf8_lossy(k.as_ref());
+        live.insert(k.as_ref(), crate::state::State::decode(&contact, v.as_ref())?);
+    }
+    for raw in history {
+        // History rows are the engine's own; one that does not read as an event
+        // (none should) counts nothing rather than stopping the apply.
+        let Ok(ev) = crate::value::decode_owned_fast::<Event>(raw.as_ref()) else { continue };
+        let mine: Vec<usize> = idx.iter().copied().filter(|&i| cat.facts[i].event == ev.kind).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        if let Some(state) = live.get_mut(ev.contact.as_bytes()) {
+            record(cat, &mine, &ev, &mut state.facts, &state.profile);
+        }
+    }
+    let mut out = crate::rows::Rows::with_capacity(live.len(), live.len() * 256);
+    for (k, state) in &live {
+        out.push_compact(&[k], state);
+    }
+    Ok(out)
+}
+
+/// The contacts of stored history rows that count for facts `keys`, sorted, unique.
+pub fn backfill_contacts<H: AsRef<[u8]>>(cat: &Catalog, keys: &[u64], history: &[H]) -> Vec<Vec<u8>> {
+    let types: Vec<&str> = cat.facts.iter().filter(|f| keys.contains(&f.key)).map(|f| f.event.as_str()).collect();
+    let mut out: Vec<Vec<u8>> = history
+        .iter()
+        .filter_map(|raw| crate::value::decode_owned_fast::<Event>(raw.as_ref()).ok())
+        .filter(|ev| types.contains(&ev.kind.as_str()))
+        .map(|ev| ev.contact.into_bytes())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}

@@ -323,6 +323,31 @@ fn update_profile_sets_and_removes_fields() {
 }
 
 #[test]
+fn new_counted_histories_are_backfilled_from_stored_history() {
+    let none = catalog(r#"{}"#);
+    let mut shard = Shard::default();
+    shard.send(&none, T0, "ann", "visit", serde_json::json!({"store": "MI"}));
+    shard.send(&none, T0 + HOUR, "ann", "visit", serde_json::json!({"store": "RM"}));
+    shard.send(&none, T0 + HOUR, "bob", "visit", serde_json::json!({"store": "MI"}));
+    let counting = compile_next(
+        &doc(r#"{"segments": [{"name": "mi", "when": {"event": "visit", "where": {"attr": "store", "op": "equals", "value": "MI"}, "within": "30d"}}]}"#),
+        2,
+        Some(&none),
+    )
+    .unwrap();
+    let keys: Vec<u64> = counting.facts.iter().map(|f| f.key).collect();
+    let history: Vec<Vec<u8>> = shard.history.iter().map(encode).collect();
+    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &history), vec![b"ann".to_vec(), b"bob".to_vec()]);
+    let states: Vec<(Vec<u8>, Vec<u8>)> = shard.states.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let rows = cairn_core::facts::backfill(&counting, &keys, &history, &states).unwrap();
+    let stored = rows.to_vec();
+    let members = cairn_core::inspect::segment_members(&counting, 0, &stored, T0 + DAY).unwrap();
+    assert_eq!(members, vec![&b"ann"[..], &b"bob"[..]]);
+    let ann = State::decode("ann", rows.get(0).1).unwrap();
+    assert_eq!(ann.facts[&keys[0]][""], vec![T0], "only the MI visit counts");
+}
+
+#[test]
 fn invalid_programs_are_rejected_with_their_paths() {
     let one = |nodes: &str| errors(&format!(r#"{{"programs": [{{"name": "p", "trigger": {{"event": "x"}}, "nodes": {nodes}}}]}}"#));
     let cases: &[(&str, &str)] = &[

@@ -200,6 +200,28 @@ impl Catalog {
         })
     }
 
+    /// (key, event type) of every counted history (fact) the definitions use.
+    fn facts(&self) -> Vec<(u64, String)> {
+        self.inner.facts.iter().map(|f| (f.key, f.event.clone())).collect()
+    }
+
+    /// Count stored `history` rows (in sequence order) into the facts `keys` of the
+    /// states of their contacts; `states` takes the sorted contact keys to read and
+    /// returns the (key, state) rows found (an LMDB cursor's `getmulti`). Returns
+    /// the changed (key, state) rows.
+    fn backfill<'py>(&self, py: Python<'py>, keys: Vec<u64>, history: Vec<PyBackedBytes>, states: &Bound<'py, PyAny>) -> PyResult<Py<PyList>> {
+        let cat = &self.inner;
+        let contacts = py.detach(|| core::facts::backfill_contacts(cat, &keys, &history));
+        if contacts.is_empty() {
+            return Ok(PyList::empty(py).unbind());
+        }
+        let found: Vec<(PyBackedBytes, PyBackedBytes)> = states.call1((PyList::new(py, contacts.iter().map(|k| PyBytes::new(py, k)))?,))?.extract()?;
+        let out = py
+            .detach(|| core::facts::backfill(cat, &keys, &history, &found))
+            .map_err(|e| CairnError::new_err(e.to_string()))?;
+        rows(py, &out)
+    }
+
     /// The contacts among `states` ((key, state) rows) in segment `name` at `now_ms`.
     fn segment_members<'py>(&self, py: Python<'py>, name: &str, states: Vec<(PyBackedBytes, PyBackedBytes)>, now_ms: i64) -> PyResult<Bound<'py, PyList>> {
         let cat = &self.inner;
