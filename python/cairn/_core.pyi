@@ -54,6 +54,21 @@ class Catalog:
         retired), "segments": [names], "loyalty": [{"name": str, "rules": [names]}]}``,
         in declaration order."""
 
+    def facts(self) -> list[tuple[int, str]]:
+        """(key, event type) of every counted history the definitions' history
+        conditions use; keys are stable across versions for the same thing counted."""
+
+    def backfill(
+        self,
+        keys: list[int],
+        history: list[bytes],
+        states: Callable[[list[bytes]], list[tuple[bytes, bytes]]],
+    ) -> list[tuple[bytes, bytes]]:
+        """Count stored ``history`` rows (in sequence order) into the counted histories
+        ``keys`` of their contacts' states. ``states`` is called with the sorted contact
+        keys to read and returns the (key, state) rows found (an LMDB cursor's
+        ``getmulti``). Returns the changed (key, state) rows."""
+
     def segment_members(self, name: str, states: list[tuple[bytes, bytes]], now_ms: int) -> list[bytes]:
         """The contacts among ``states`` ((contact, stored state) rows) that are in
         segment ``name`` at ``now_ms``. ``ValueError`` for an unknown segment,
