@@ -5,11 +5,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::batch::Batch;
 use crate::definitions::{AttrType, Catalog};
 use crate::error::ApplyError;
-use crate::event::HistoryRow;
+use crate::event::{Event, HistoryRow};
 use crate::journey::{self, Cause, Out, TIMER_EVENT};
 use crate::keys::seen_key;
 use crate::rows::{EventRows, Rows};
-use crate::state::State;
+use crate::state::{RunRecord, State};
 use crate::{facts, loyalty};
 
 /// Everything one batch produces, ready for one LMDB write transaction.
@@ -107,6 +107,59 @@ where
     Ok(apply_decoded(cat, batch, live, seen, now_ms, next_seq))
 }
 
+/// Apply one accepted producer event to its contact: profile or subscription, then
+/// the histories it counts in (before anything decides on it), then the contact's
+/// waiting runs, then the programs it triggers (by priority), then loyalty rules.
+#[allow(clippy::too_many_arguments)]
+fn apply_event<'c>(
+    cat: &'c Catalog,
+    ev: &Event,
+    seq: u64,
+    state: &mut State,
+    cause: &Cause<'_>,
+    out: &mut Out<'_>,
+    ledger: &mut EventRows<'_>,
+    runs: &mut Vec<RunRecord<'c>>,
+) {
+    match ev.kind.as_str() {
+        "$profile" => state.apply_profile(ev.attrs()),
+        "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
+        _ => {}
+    }
+    let idx = cat.by_event.get(&ev.kind);
+    if let Some(idx) = idx.filter(|i| !i.facts.is_empty()) {
+        facts::record(cat, &idx.facts, ev, &mut state.facts, &state.profile);
+    }
+    if !state.runs.is_empty() {
+        journey::on_event(cat, ev, state, cause, out, runs);
+    }
+    if let Some(idx) = idx {
+        for &pi in &idx.programs {
+            let p = &cat.programs[pi];
+            if journey::triggers(p, ev, state) {
+                runs.push(journey::enter(p, ev, seq, state, cause, out));
+            }
+        }
+        loyalty::apply_rules(cat, &idx.rules, ev, state, ledger);
+    }
+    state.events += 1;
+    state.last_ts = state.last_ts.max(ev.ts);
+}
+
+/// The attribute catalog (J-6): (type, attribute, inferred type) of what `ev`
+/// carries, and (type, "", None) for its type.
+fn note_attributes<'b>(ev: &'b Event, seen: &mut FxHashSet<(&'b str, &'b str, Option<AttrType>)>) {
+    if ev.kind == "$profile" {
+        return;
+    }
+    seen.insert((&ev.kind, "", None));
+    for (k, v) in ev.attrs() {
+        if let Some(t) = AttrType::infer(v) {
+            seen.insert((&ev.kind, k, Some(t)));
+        }
+    }
+}
+
 /// `apply` with the states already decoded (`decode_states`).
 pub fn apply_decoded<'b, SK, SV>(
     cat: &Catalog,
@@ -149,7 +202,7 @@ where
             part.1 += 1;
             out.duplicates += 1;
             if ev.kind == TIMER_EVENT {
-                // A fired timer's row goes even if its event was seen (it cannot be).
+                // Its row went with the step it ran; should it come back, it goes.
                 journey::drop_timer(ev, &mut timers);
             }
             continue;
@@ -166,42 +219,15 @@ where
         if ev.kind == TIMER_EVENT {
             journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);
         } else {
-            match ev.kind.as_str() {
-                "$profile" => state.apply_profile(ev.attrs()),
-                "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
-                _ => {}
-            }
-            if ev.kind != "$profile" {
-                seen_attrs.insert((&ev.kind, "", None));
-                for (k, v) in ev.attrs() {
-                    if let Some(t) = AttrType::infer(v) {
-                        seen_attrs.insert((&ev.kind, k, Some(t)));
-                    }
-                }
-            }
-            let idx = cat.by_event.get(&ev.kind);
-            // The event counts in its own history before anything decides on it.
-            if let Some(idx) = idx.filter(|i| !i.facts.is_empty()) {
-                facts::record(cat, &idx.facts, ev, &mut state.facts, &state.profile);
-            }
-            if !state.runs.is_empty() {
-                journey::on_event(cat, ev, state, &cause, &mut o, &mut runs);
-            }
-            if let Some(idx) = idx {
-                for &pi in &idx.programs {
-                    let p = &cat.programs[pi];
-                    if journey::triggers(p, ev, state) {
-                        runs.push(journey::enter(p, ev, seq, state, &cause, &mut o));
-                    }
-                }
-                let first = out.ledger.len();
-                loyalty::apply_rules(cat, &idx.rules, ev, state, &mut EventRows { rows: &mut out.ledger, seq, first });
-            }
-            state.events += 1;
-            state.last_ts = state.last_ts.max(ev.ts);
+            note_attributes(ev, &mut seen_attrs);
+            let first = out.ledger.len();
+            let mut ledger = EventRows { rows: &mut out.ledger, seq, first };
+            apply_event(cat, ev, seq, state, &cause, &mut o, &mut ledger, &mut runs);
         }
         out.effects += out.outbox.len() - before;
         out.history.push(&[&seq.to_be_bytes()], &HistoryRow::new(ev, seq, &runs));
+        // Timer events too: the recent ids (then `seen`) are the contact's index into
+        // its history rows, which explain reads.
         if let Some((old_id, old_seq)) = state.remember(&ev.id, seq) {
             let key = seen_key(&ev.contact, &old_id);
             out.seen.push_raw(&[&key], &old_seq.to_be_bytes());

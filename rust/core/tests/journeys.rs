@@ -136,8 +136,8 @@ fn a_wait_sets_a_timer_that_fires_once_through_apply() {
     assert!(shard.timers.is_empty() && shard.state("ann").runs.is_empty());
     assert_eq!(shard.steps("p"), pairs(&[("w", "wait"), ("w", "woke"), ("a", "sent"), ("e", "end")]));
 
-    // The same timer event again (a resend after a crash) is a duplicate: no second
-    // message, and its timer row still goes.
+    // The same timer event again (its row went with the step's commit; here forced
+    // back) is a duplicate: no second message, and its timer row goes again.
     let key = parse_timer_key(&r.timers[0]).unwrap();
     let again = shard.apply(&cat, Batch::timers(&[cairn_core::keys::timer_key(key.0, key.1, key.2)]).unwrap(), T0 + 3 * DAY);
     assert_eq!((again.accepted, again.duplicates, again.effects), (0, 1, 0));
