@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use crate::definitions::{Catalog, Ctx};
 use crate::event::Event;
 use crate::value::{map_get, Value};
+use crate::vecmap::VecMap;
 
 /// fact key -> value -> timestamps (ascending).
-pub type Facts = BTreeMap<u64, BTreeMap<String, Vec<i64>>>;
+pub type Facts = VecMap<u64, VecMap<String, Vec<i64>>>;
 
 /// Distinct values one fact keeps per contact; the stalest goes first.
 pub const MAX_VALUES: usize = 256;
@@ -51,8 +52,8 @@ pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts,
                 None => continue,
             },
         };
-        let by_value = facts.entry(def.key).or_default();
-        let ts = by_value.entry(value).or_default();
+        let by_value = facts.entry_or_default(def.key);
+        let ts = by_value.entry_or_default(value);
         let at = ts.partition_point(|t| *t <= ev.ts);
         ts.insert(at, ev.ts);
         if def.window_ms > 0 {

@@ -16,6 +16,7 @@ pub mod loyalty;
 pub mod rows;
 pub mod state;
 pub mod value;
+pub mod vecmap;
 pub mod wire;
 
 pub use apply::{apply, BatchResult};

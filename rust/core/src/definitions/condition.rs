@@ -471,7 +471,7 @@ pub struct Ctx<'a> {
 }
 
 /// Facts of a contact with none (conditions that count nothing).
-pub static NO_FACTS: Facts = BTreeMap::new();
+pub static NO_FACTS: Facts = crate::vecmap::VecMap::new();
 
 fn num_eq(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
