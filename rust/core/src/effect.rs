@@ -1,6 +1,5 @@
 //! Outbox effects: a message to send, with everything a template may use.
 
-use std::collections::BTreeMap;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -11,6 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::event::Event;
 use crate::state::Membership;
 use crate::value::Value;
+use crate::vecmap::VecMap;
 
 #[derive(Serialize)]
 pub struct Message<'a> {
@@ -41,12 +41,12 @@ pub struct Balances {
 
 /// The contact's loyalty balances as templates see them: {program: {qualifying,
 /// non_qualifying}}, serialized straight from the state.
-pub struct LoyaltyView<'a>(pub &'a BTreeMap<String, Membership>);
+pub struct LoyaltyView<'a>(pub &'a VecMap<String, Membership>);
 
 impl Serialize for LoyaltyView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (name, b) in self.0 {
+        for (name, b) in self.0.iter() {
             m.serialize_entry(name, &Balances { qualifying: b.qualifying, non_qualifying: b.non_qualifying })?;
         }
         m.end()
@@ -63,7 +63,7 @@ pub struct Context<'a> {
 
 /// The profile as a message's templates need it: only the fields they read.
 pub struct ProfileView<'a> {
-    pub profile: &'a BTreeMap<String, Value>,
+    pub profile: &'a VecMap<String, Value>,
     pub needs: &'a ProfileNeeds,
 }
 

@@ -36,7 +36,7 @@ pub fn count(facts: &Facts, fact: u64, value: &str, since: i64) -> usize {
 }
 
 /// Record `ev` in every fact counting its type; `profile` is the contact's.
-pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts, profile: &BTreeMap<String, Value>) {
+pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts, profile: &VecMap<String, Value>) {
     for &fi in facts_idx {
         let def = &cat.facts[fi];
         if let Some(f) = &def.filter {

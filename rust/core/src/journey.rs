@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::facts::value_key;
 use crate::keys::timer_key;
 use crate::rows::EventRows;
-use crate::state::{Journey, Run, RunRecord, State, Step, Trigger};
+use crate::state::{Run, RunRecord, State, Step, Trigger};
 use crate::value::{map_get, Value};
 
 /// The type of the events timers come back as.
@@ -165,7 +165,7 @@ pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause:
         ));
     }
     if p.entry.needs_log() || p.goal.is_some() {
-        let j = state.journeys.entry(p.name.clone()).or_insert(Journey::default());
+        let j = state.journeys.entry_or_default(p.name.clone());
         j.entries += 1;
         j.last_entry_ms = cause.now_ms;
     }

@@ -34,7 +34,7 @@ pub fn subscribe(cat: &Catalog, ev: &Event, state: &mut State) {
         if only.is_some_and(|p| !p.eq_ignore_ascii_case(&lp.name)) {
             continue;
         }
-        state.loyalty.entry(lp.name.clone()).or_insert_with(|| new_member(ev.ts));
+        state.loyalty.entry_or_insert_with(lp.name.clone(), || new_member(ev.ts));
     }
 }
 
@@ -83,7 +83,7 @@ fn apply_rule(cat: &Catalog, lp: &LoyaltyProgram, rule: &Rule, ev: &Event, state
         return;
     }
     let joined = !member;
-    state.loyalty.entry(lp.name.clone()).or_insert_with(|| new_member(ev.ts));
+    state.loyalty.entry_or_insert_with(lp.name.clone(), || new_member(ev.ts));
     if joined {
         reason.push_str("; joined the program");
     }

@@ -1,12 +1,11 @@
 //! Per-contact state: versioned msgpack named map.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
 use crate::facts::Facts;
 use crate::value::{decode_owned_fast, encode_compact, Value};
+use crate::vecmap::VecMap;
 
 /// Version of the state encoding.
 pub const STATE_VERSION: u32 = 1;
@@ -104,7 +103,7 @@ pub struct Membership {
 pub struct State {
     pub v: u32,
     #[serde(default)]
-    pub profile: BTreeMap<String, Value>,
+    pub profile: VecMap<String, Value>,
     /// Number of events applied.
     #[serde(default)]
     pub events: u64,
@@ -116,7 +115,7 @@ pub struct State {
     pub last_ts: i64,
     /// Loyalty program name -> membership and balances.
     #[serde(default)]
-    pub loyalty: BTreeMap<String, Membership>,
+    pub loyalty: VecMap<String, Membership>,
     /// The latest accepted event ids with their history sequences, oldest first.
     /// A resend usually follows a lost ack closely: it is found here, in the page
     /// the state is read from anyway, and most contacts never write a `seen` row.
@@ -134,13 +133,13 @@ pub struct State {
     pub last_run: u64,
     /// Per program: entries and conversions, for programs with entry rules or a goal.
     #[serde(default)]
-    pub journeys: BTreeMap<String, Journey>,
+    pub journeys: VecMap<String, Journey>,
     /// Counted histories (definitions::facts).
     #[serde(default)]
     pub facts: Facts,
     /// Per capped channel: when the latest messages went (arbitration caps).
     #[serde(default)]
-    pub sends: BTreeMap<String, Vec<i64>>,
+    pub sends: VecMap<String, Vec<i64>>,
 }
 
 fn one() -> u64 {
@@ -151,18 +150,18 @@ impl Default for State {
     fn default() -> Self {
         State {
             v: STATE_VERSION,
-            profile: BTreeMap::new(),
+            profile: VecMap::new(),
             events: 0,
             ledger_seq: 1,
             last_ts: 0,
-            loyalty: BTreeMap::new(),
+            loyalty: VecMap::new(),
             recent: Vec::new(),
             spilled: 0,
             runs: Vec::new(),
             last_run: 0,
-            journeys: BTreeMap::new(),
+            journeys: VecMap::new(),
             facts: Facts::new(),
-            sends: BTreeMap::new(),
+            sends: VecMap::new(),
         }
     }
 }

@@ -2,7 +2,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use cairn_core::vecmap::VecMap;
 
 use cairn_core::definitions::condition::{compile, Scope, NO_FACTS};
 use cairn_core::definitions::facts::FactTable;
@@ -24,7 +26,7 @@ fn check(op: &str, value: Option<Value>, attr: Option<Value>) -> (bool, String) 
     let mut errs = Vec::new();
     let c = compile(&doc, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[], strict: false }, &mut errs).expect("compiles");
     let attrs: Vec<(String, Value)> = attr.into_iter().map(|v| ("x".to_owned(), v)).collect();
-    let p = BTreeMap::new();
+    let p = VecMap::new();
     let mut trace = String::new();
     let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 10 * DAY, facts: &NO_FACTS }, Some(&mut trace));
     (r, trace)
@@ -104,7 +106,7 @@ fn groups() {
     let leaf = |op: &str, v: i64| map(vec![("attr", s("x")), ("op", s(op)), ("value", i(v))]);
     let profile = HashMap::new();
     let attrs = vec![("x".to_owned(), i(5))];
-    let p = BTreeMap::new();
+    let p = VecMap::new();
     let eval = |d: CondDoc| {
         let mut errs = Vec::new();
         let c = compile(&d, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[], strict: false }, &mut errs).unwrap();

@@ -170,7 +170,7 @@ impl Arbitration {
     /// Remember a message sent on a capped channel (only what the caps need).
     pub fn record(&self, channel: Channel, state: &mut State, now_ms: i64) {
         let Some(cap) = self.caps.iter().find(|c| c.channel == channel) else { return };
-        let ts = state.sends.entry(channel.name().to_owned()).or_default();
+        let ts = state.sends.entry_or_default(channel.name().to_owned());
         ts.push(now_ms);
         ts.retain(|t| *t > now_ms - cap.per_ms);
         if ts.len() > cap.max {

@@ -463,7 +463,7 @@ fn compile_value(
 pub struct Ctx<'a> {
     /// The trigger event's attributes (or, in an event's own filter, that event's).
     pub attrs: &'a [(String, Value)],
-    pub profile: &'a BTreeMap<String, Value>,
+    pub profile: &'a crate::vecmap::VecMap<String, Value>,
     /// Now: for within_last and history windows.
     pub ts: i64,
     /// The contact's counted histories.
