@@ -249,11 +249,12 @@ where
         .map(|(e, a, t)| [e.as_bytes(), b"\0", a.as_bytes(), b"\0", t.map_or("", AttrType::name).as_bytes()].concat())
         .collect();
     out.attributes.sort_unstable();
-    let mut states: Vec<(&str, State)> = live.into_iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (c, s)).collect();
-    states.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Sort references, not states: moving whole states around was a tenth of a batch.
+    let mut states: Vec<(&str, &State)> = live.iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (*c, s)).collect();
+    states.sort_unstable_by_key(|(c, _)| *c);
     out.states = Rows::with_capacity(states.len(), states.len() * 256);
     for (contact, state) in &states {
-        out.states.push_compact(&[contact.as_bytes()], state);
+        out.states.push_compact(&[contact.as_bytes()], *state);
     }
     out
 }

@@ -156,12 +156,39 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// ms since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (ms dropped). By hand: traces
-/// write one per wait, and a formatter was a visible share of a batch.
+/// write one per wait, and `format!` was a visible share of a batch.
 pub fn format_iso(ms: i64) -> String {
+    let mut out = String::with_capacity(20);
+    push_iso(&mut out, ms);
+    out
+}
+
+/// Append `format_iso(ms)` to `out`.
+pub fn push_iso(out: &mut String, ms: i64) {
     let secs = ms.div_euclid(1000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    if !(0..=9999).contains(&y) {
+        out.push_str(&format!("{y}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60));
+        return;
+    }
+    let two = |out: &mut String, n: i64| {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    };
+    two(out, y / 100);
+    two(out, y % 100);
+    out.push('-');
+    two(out, i64::from(mo));
+    out.push('-');
+    two(out, i64::from(d));
+    out.push('T');
+    two(out, s / 3600);
+    out.push(':');
+    two(out, s / 60 % 60);
+    out.push(':');
+    two(out, s % 60);
+    out.push('Z');
 }
 
 #[cfg(test)]

@@ -100,6 +100,41 @@ fn step<'c>(node: &'c str, outcome: &'static str, reason: String) -> Step<'c> {
     Step { node, outcome, reason }
 }
 
+/// The parts joined: reasons on the hot path are built without `format!`, which
+/// cost more than the decisions they explain.
+fn text(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+/// `reason` + the ISO time of `ms`.
+fn with_time(mut reason: String, ms: i64) -> String {
+    crate::dates::push_iso(&mut reason, ms);
+    reason
+}
+
+/// A number as written: integers without a fraction.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        itoa::Buffer::new().format(x as i64).to_owned()
+    } else {
+        x.to_string()
+    }
+}
+
+/// A share of 100 with two decimals, e.g. 37.2149 -> "37.21".
+fn percent(f: f64) -> String {
+    let bp = (f * 100.0).round() as u64;
+    let mut s = String::from(itoa::Buffer::new().format(bp / 100));
+    s.push('.');
+    s.push(char::from(b'0' + (bp % 100 / 10) as u8));
+    s.push(char::from(b'0' + (bp % 10) as u8));
+    s
+}
+
 /// A run's trigger event, borrowed: from the event being applied when the run
 /// enters (copied into the state only if the run ends up waiting), or from the
 /// stored run when it resumes.
@@ -219,7 +254,8 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
                 });
                 match hit {
                     Some(i) => {
-                        reason.push_str(&format!(" => branch {}", i + 1));
+                        reason.push_str(" => branch ");
+                        reason.push_str(itoa::Buffer::new().format(i + 1));
                         steps.push(step(id, "branch", reason));
                         at = branches[i].1;
                     }
@@ -230,33 +266,40 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
                     }
                 }
             }
-            NodeKind::Wait { wake, next } => {
+            NodeKind::Wait { wake, said, next } => {
                 let due = wake.at(cause.now_ms, p.time_zone, state.time_zone());
                 if due <= cause.now_ms {
-                    steps.push(step(id, "passed", format!("{}: {} is not after now", wake.describe(), crate::dates::format_iso(due))));
+                    let mut why = with_time(text(&[said, ": "]), due);
+                    why.push_str(" is not after now");
+                    steps.push(step(id, "passed", why));
                     at = *next;
                 } else {
                     out.set_timer(cause.contact, due, run);
-                    steps.push(step(id, "wait", format!("{}: until {}", wake.describe(), crate::dates::format_iso(due))));
+                    steps.push(step(id, "wait", with_time(text(&[said, ": until "]), due)));
                     return Some(Stop { node: id, wake_ms: due });
                 }
             }
             NodeKind::WaitFor { event, same, timeout_ms, .. } => {
                 let due = cause.now_ms + timeout_ms;
                 out.set_timer(cause.contact, due, run);
-                let mut reason = format!("waiting for {event}");
+                let mut reason = text(&["waiting for ", event]);
                 if let Some(a) = same {
-                    let v = map_get(trig.attrs(), a).map_or_else(|| "(missing)".to_owned(), |v| v.to_string());
-                    reason.push_str(&format!(" with {a} {v}"));
+                    reason.push_str(" with ");
+                    reason.push_str(a);
+                    reason.push(' ');
+                    match map_get(trig.attrs(), a) {
+                        Some(v) => crate::definitions::condition::write_value(&mut reason, v),
+                        None => reason.push_str("(missing)"),
+                    }
                 }
-                reason.push_str(&format!(" until {}", crate::dates::format_iso(due)));
-                steps.push(step(id, "waiting", reason));
+                reason.push_str(" until ");
+                steps.push(step(id, "waiting", with_time(reason, due)));
                 return Some(Stop { node: id, wake_ms: due });
             }
             NodeKind::Random { branches, control } => {
                 let f = sticky_fraction(cause.contact, &p.name, id) * 100.0;
                 if f < *control {
-                    steps.push(step(id, "control", format!("draw {f:.2} < control {control}%: held out")));
+                    steps.push(step(id, "control", text(&["draw ", &percent(f), " < control ", &number(*control), "%: held out"])));
                     return None;
                 }
                 let total: f64 = branches.iter().map(|b| b.0).sum();
@@ -269,7 +312,8 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
                     }
                     x -= w;
                 }
-                steps.push(step(id, "branch", format!("draw {f:.2} of 100 => branch {} (weight {})", pick + 1, branches[pick].0)));
+                let (n, weight) = (itoa::Buffer::new().format(pick + 1).to_owned(), number(branches[pick].0));
+                steps.push(step(id, "branch", text(&["draw ", &percent(f), " of 100 => branch ", &n, " (weight ", &weight, ")"])));
                 at = branches[pick].1;
             }
             NodeKind::Action { action, next } => match act(p, id, action, run, trig, state, cause, out) {
@@ -279,7 +323,7 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
                 }
                 Acted::Deferred(until, reason) => {
                     out.set_timer(cause.contact, until, run);
-                    steps.push(step(id, "deferred", format!("{reason}: deferred to {}", crate::dates::format_iso(until))));
+                    steps.push(step(id, "deferred", with_time(text(&[&reason, ": deferred to "]), until)));
                     return Some(Stop { node: id, wake_ms: until });
                 }
             },
@@ -296,7 +340,14 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
 /// A number in [0, 1) fixed by (contact, program, node): a contact always takes the
 /// same branch of a random split, version after version.
 fn sticky_fraction(contact: &str, program: &str, node: &str) -> f64 {
-    let h = xxh3_64(format!("{contact}\0{program}\0{node}").as_bytes());
+    let mut key = Vec::with_capacity(contact.len() + program.len() + node.len() + 2);
+    for (i, part) in [contact, program, node].iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part.as_bytes());
+    }
+    let h = xxh3_64(&key);
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -327,7 +378,7 @@ fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>
                 cause.limits.record(send.channel, state, cause.now_ms);
             }
             push_effect(p, node, run, trig, state, cause, out, send.channel.name(), &to, Payload::Message(send));
-            ("sent", format!("{} to '{to}'", send.channel.name()))
+            ("sent", text(&[send.channel.name(), " to '", &to, "'"]))
         }
         Action::Audience { name, add } => {
             let op = if *add { "add" } else { "remove" };
@@ -497,12 +548,12 @@ pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
     let Some(i) = p.node_index(&run.node) else { return };
     let node = &p.nodes[i];
     let (outcome, reason, next) = match &node.kind {
-        NodeKind::Wait { next, .. } => ("woke", format!("timer due {}", crate::dates::format_iso(at)), *next),
+        NodeKind::Wait { next, .. } => ("woke", with_time("timer due ".to_owned(), at), *next),
         // A deferred message: try the action again.
-        NodeKind::Action { .. } => ("retry", format!("deferred message due {}", crate::dates::format_iso(at)), i),
+        NodeKind::Action { .. } => ("retry", with_time("deferred message due ".to_owned(), at), i),
         NodeKind::WaitFor { event, not_occurred, .. } => (
             "not_occurred",
-            format!("no matching {event} by {}", crate::dates::format_iso(at)),
+            with_time(text(&["no matching ", event, " by "]), at),
             *not_occurred,
         ),
         _ => return,
@@ -520,7 +571,7 @@ pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
 /// The `$timer` event a due timer key comes back as.
 pub fn timer_event(wake_ms: i64, contact: &str, run: u64) -> Event {
     Event {
-        id: format!("$timer:{run}:{wake_ms}"),
+        id: text(&["$timer:", itoa::Buffer::new().format(run), ":", itoa::Buffer::new().format(wake_ms)]),
         contact: contact.to_owned(),
         kind: TIMER_EVENT.to_owned(),
         ts: wake_ms,
@@ -541,6 +592,12 @@ mod tests {
         for bad in ["", "a", "a@b", "@b.co", "a@@b.co", "a b@c.de", "a@.co", "a@co."] {
             assert!(!valid_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_in_reasons() {
+        assert_eq!((percent(37.2149), percent(5.0), percent(0.004)), ("37.21".into(), "5.00".into(), "0.00".into()));
+        assert_eq!((number(20.0), number(2.5)), ("20".to_owned(), "2.5".to_owned()));
     }
 
     #[test]

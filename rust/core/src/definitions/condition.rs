@@ -79,6 +79,8 @@ pub struct HistoryLeaf {
     pub count: Op,
     /// "view where ... same product_id within 7d count gt 1", for traces.
     trace: String,
+    /// " gt 1": the count's comparison as traces show it.
+    count_trace: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -355,7 +357,9 @@ fn compile_history(doc: &CondDoc, event: &str, path: &str, scope: &Scope<'_>, er
     if let Some(w) = within_ms {
         let _ = write!(trace, " within {}", crate::dates::format_duration(w));
     }
-    Some(Cond::History(HistoryLeaf { fact, event, same, within_ms, count, trace }))
+    let mut count_trace = String::new();
+    count.write_operand_named(&mut count_trace);
+    Some(Cond::History(HistoryLeaf { fact, event, same, within_ms, count, trace, count_trace }))
 }
 
 fn compile_value(
@@ -580,7 +584,7 @@ impl Leaf {
 }
 
 /// Append a value as traces show it; numbers and strings without the formatter.
-fn write_value(out: &mut String, v: &Value) {
+pub(crate) fn write_value(out: &mut String, v: &Value) {
     match v {
         Value::Str(s) => {
             out.push('\'');
@@ -612,8 +616,9 @@ impl HistoryLeaf {
             if let (Some(a), None) = (&self.same, &key) {
                 let _ = write!(out, " (trigger has no {a})");
             }
-            let _ = write!(out, " count = {n}");
-            self.count.write_operand_named(out);
+            out.push_str(" count = ");
+            out.push_str(itoa::Buffer::new().format(n));
+            out.push_str(&self.count_trace);
             out.push_str(if result { ": true" } else { ": false" });
         }
         result

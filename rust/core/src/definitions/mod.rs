@@ -59,7 +59,8 @@ pub enum NodeKind {
     Decision { when: Cond, yes: usize, no: usize },
     /// Ordered branches: the first whose condition holds, else `otherwise`.
     Splitter { branches: Vec<(Cond, usize)>, otherwise: usize },
-    Wait { wake: Wake, next: usize },
+    /// `said`: how explain words the wait ("wait 3d"), worded once at compile.
+    Wait { wake: Wake, said: String, next: usize },
     /// Wait up to `timeout_ms` for an event of type `event` matching `filter` (and
     /// sharing the trigger's `same` attribute): `occurred` at once, else `not_occurred`.
     WaitFor { event: String, filter: Option<Cond>, same: Option<String>, timeout_ms: i64, occurred: usize, not_occurred: usize },

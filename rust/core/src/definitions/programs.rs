@@ -194,7 +194,8 @@ fn build_node(cat: &Cx<'_>, n: &NodeDoc, event: &str, ids: &HashMap<&str, usize>
         "wait" => {
             let wake = compile_wait(n.duration.as_deref(), n.until.as_ref(), np, errs);
             let next = t.get("next", &n.next, errs);
-            NodeKind::Wait { wake: wake?, next: next? }
+            let wake = wake?;
+            NodeKind::Wait { said: wake.describe(), wake, next: next? }
         }
         "wait_for" => build_wait_for(cat, n, &t, errs)?,
         "random" => build_random(n, &t, errs)?,
