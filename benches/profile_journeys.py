@@ -1,0 +1,65 @@
+"""Apply the journeys benchmark's batch in a loop, for profilers.
+
+    .venv/bin/python benches/profile_journeys.py [ROUNDS]
+
+Builds the same world as `test_journeys_apply.py` (1,000 programs, 100,000 contacts
+with 30 days of replayed history; cached in /tmp after the first run), then applies
+the 10,000-event batch ROUNDS times and prints events/s. Under a profiler:
+
+    perf record --call-graph dwarf .venv/bin/python benches/profile_journeys.py 15
+    valgrind --tool=callgrind --toggle-collect='*pymethod_apply*' \\
+        .venv/bin/python benches/profile_journeys.py 1      # instructions, deterministic
+
+The wall clock of this machine is noisy (10-30% between runs); instruction counts
+from callgrind are not, so compare builds with them.
+"""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import test_journeys_apply as bench  # noqa: E402
+
+from cairn import _core  # noqa: E402
+
+CACHE = Path("/tmp/cairn-journeys-world.pkl")
+
+
+class _Options:
+    """The benchmark fixture's view of pytest options: benchmarks enabled."""
+
+    class config:  # noqa: N801 - mimics request.config
+        @staticmethod
+        def getoption(name: str) -> bool:
+            return name == "benchmark_enable"
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    catalog = _core.Catalog.compile(msgpack.packb(bench.journey_definitions(1000)), 1)
+    if CACHE.exists():
+        part, stored = pickle.loads(CACHE.read_bytes())
+    else:
+        _, part, stored, _, _ = bench.world.__wrapped__(_Options())
+        CACHE.write_bytes(pickle.dumps((part, stored)))
+    gc.collect()
+    gc.freeze()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        result = catalog.apply(_core.Batch([part]), stored, [], bench.NOW)
+    elapsed = time.perf_counter() - start
+    print(f"{bench.BATCH * rounds / elapsed:,.0f} events/s over {rounds} rounds; "
+          f"{sum(len(v) for _, v in result.history) / bench.BATCH:.0f} history bytes and "
+          f"{sum(len(v) for _, v in result.states) / len(result.states):.0f} state bytes per event")
+
+
+if __name__ == "__main__":
+    main()
