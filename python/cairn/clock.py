@@ -45,6 +45,8 @@ def parse_duration_ms(text: str) -> int:
     text = text.strip()
     if text.isdigit():
         return int(text)
+    if not text:
+        raise ValueError("an empty duration; write e.g. 90s, 30m, 12h, 3d or 1d12h")
     total, number = 0, ""
     i = 0
     while i < len(text):

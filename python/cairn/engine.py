@@ -16,9 +16,8 @@ from typing import Any
 import ray
 
 from actors import shard_actor_class
-from cairn import _core, definitions
+from cairn import _core, definitions, explain
 from cairn.channels import Dispatcher, load_channel_config
-from cairn import explain
 from cairn.clock import Clock, ManualClock, parse_duration_ms, wall_clock
 from cairn.gateway import AdminError, Gateway, GatewayConfig
 from cairn.lanes import ShardLane
