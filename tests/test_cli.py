@@ -224,6 +224,7 @@ def test_status_text_and_json(engine, defs_file: Path, tmp_path: Path) -> None:
     assert text.exit_code == 0, text.output
     out = flat(text.output)
     assert f"cairn/0.1.0 at 127.0.0.1:{engine.port}" in out and "definitions v1" in out
+    assert "wall clock at" in out and "timers" in out
 
     raw = cli(engine, "status", "--json")
     assert raw.exit_code == 0

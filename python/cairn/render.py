@@ -134,15 +134,16 @@ def contact(console: Console, found: dict[str, Any]) -> None:
 
 def status(console: Console, reply: dict[str, Any]) -> None:
     t = reply["totals"]
+    clock = reply.get("clock")
     console.print(f"[bold]{reply['server']}[/bold] at {reply['address']}, up {reply['uptime_s']} s, "
                   f"definitions v{reply['definitions_version']}, {reply['connections']} connections, "
-                  f"{reply['events_per_s']} events/s since start")
-    table = Table("shard", "contacts", "events", "ledger rows", "outbox", "retrying", "dead letters")
+                  f"{reply['events_per_s']} events/s since start"
+                  + (f", {clock['kind']} clock at {_when(clock['now_ms'])}" if clock else ""))
+    columns = ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters", "timers")
+    table = Table("shard", *(c.replace("_", " ") for c in columns))
     for s in reply["shards"]:
-        table.add_row(str(s["shard"]), *(str(s[k]) for k in
-                                         ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters")))
-    table.add_row("[bold]all[/bold]", *(f"[bold]{t[k]}[/bold]" for k in
-                                        ("contacts", "events", "ledger_rows", "outbox", "retrying", "dead_letters")))
+        table.add_row(str(s["shard"]), *(str(s.get(k, 0)) for k in columns))
+    table.add_row("[bold]all[/bold]", *(f"[bold]{t.get(k, 0)}[/bold]" for k in columns))
     console.print(table)
     if reply.get("channels"):
         console.print(f"channels: {reply['channels']}")
