@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ def _client(host: str, port: int, token: str | None) -> Any:
         raise click.ClickException(f"{host}:{port} refused the connection: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"cannot reach a Cairn engine at {host}:{port}: {exc}") from None
+
+
+def _show(data: Any, as_json: bool, show: Callable[[Console, Any], None]) -> None:
+    """Print ``data`` as JSON for tools, or readably with ``show``."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        show(console, data)
 
 
 @click.group()
@@ -161,10 +170,7 @@ def programs(as_json: bool, host: str, port: int, token: str | None) -> None:
     """Program versions and how many contacts wait at each node."""
     with _client(host, port, token) as client:
         reply = client.request("programs")
-    if as_json:
-        click.echo(json.dumps(reply["programs"], indent=2, default=str))
-    else:
-        render.programs(console, reply["programs"])
+    _show(reply["programs"], as_json, render.programs)
 
 
 @main.command()
@@ -212,10 +218,7 @@ def attributes(event_type: str, as_json: bool, host: str, port: int, token: str 
     """The attributes seen on EVENT_TYPE events, their types and the operators each offers."""
     with _client(host, port, token) as client:
         reply = client.request("attributes", type=event_type)
-    if as_json:
-        click.echo(json.dumps(reply, indent=2, default=str))
-    else:
-        render.attributes(console, reply)
+    _show(reply, as_json, render.attributes)
 
 
 @main.command()
@@ -278,10 +281,7 @@ def contact(contact_id: str, last: int, as_json: bool, host: str, port: int, tok
     found = reply.get("found")
     if found is None:
         raise click.ClickException(f"no contact {contact_id!r} (no accepted event names it)")
-    if as_json:
-        click.echo(json.dumps(found, indent=2, default=str))
-    else:
-        render.contact(console, found)
+    _show(found, as_json, render.contact)
 
 
 @main.command()
@@ -291,10 +291,7 @@ def status(as_json: bool, host: str, port: int, token: str | None) -> None:
     """Shards, events/s, outbox and dead letters of a running engine."""
     with _client(host, port, token) as client:
         reply = client.request("status")
-    if as_json:
-        click.echo(json.dumps(reply, indent=2, default=str))
-    else:
-        render.status(console, reply)
+    _show(reply, as_json, render.status)
 
 
 @main.command()
