@@ -164,7 +164,7 @@ impl<'t> TriggerRef<'t> {
         }
     }
 
-    fn to_owned(self) -> Trigger {
+    fn to_trigger(self) -> Trigger {
         Trigger { id: self.id.to_owned(), kind: self.kind.to_owned(), ts: self.ts, seq: self.seq, attrs: self.attrs.clone(), source: self.source.clone() }
     }
 }
@@ -216,7 +216,7 @@ pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause:
             node: stop.node.to_owned(),
             entered_ms: cause.now_ms,
             wake_ms: stop.wake_ms,
-            trigger: trig.to_owned(),
+            trigger: trig.to_trigger(),
         });
     }
     RunRecord { program: &p.name, version: p.version, run: id, steps }
@@ -386,17 +386,7 @@ fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>
             ("sent", format!("ads audience '{name}': {op}"))
         }
         Action::UpdateProfile { set, unset } => {
-            for (k, v) in set {
-                // As in a $profile event: setting null removes the field.
-                if matches!(v, Value::Nil) {
-                    state.profile.remove(k);
-                } else {
-                    state.profile.insert(k.clone(), v.clone());
-                }
-            }
-            for k in unset {
-                state.profile.remove(k);
-            }
+            state.update_profile(set, unset);
             let mut names: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
             names.extend(unset.iter().map(|k| k.as_str()));
             ("updated", format!("profile fields {}", names.join(", ")))
@@ -541,10 +531,8 @@ pub fn on_timer<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
     drop_timer(ev, out.timers);
     let Some(pos) = state.runs.iter().position(|r| r.id == run_id && r.wake_ms == at) else { return };
     let mut run = state.runs.remove(pos);
-    let Some(p) = cat.program(&run.program, run.version) else {
-        records.push(RunRecord { program: "", version: run.version, run: run.id, steps: vec![] });
-        return;
-    };
+    // Every applied version is kept, so a run always finds its program.
+    let Some(p) = cat.program(&run.program, run.version) else { return };
     let Some(i) = p.node_index(&run.node) else { return };
     let node = &p.nodes[i];
     let (outcome, reason, next) = match &node.kind {

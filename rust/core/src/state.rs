@@ -211,24 +211,28 @@ impl State {
     pub fn apply_profile(&mut self, attrs: &[(String, Value)]) {
         for (k, v) in attrs {
             match (k.as_str(), v) {
-                ("set", Value::Map(fields)) => {
-                    for (f, fv) in fields {
-                        if matches!(fv, Value::Nil) {
-                            self.profile.remove(f);
-                        } else {
-                            self.profile.insert(f.clone(), fv.clone());
-                        }
-                    }
-                }
+                ("set", Value::Map(fields)) => self.update_profile::<&str>(fields, &[]),
                 ("unset", Value::Array(names)) => {
-                    for n in names {
-                        if let Value::Str(n) = n {
-                            self.profile.remove(n);
-                        }
-                    }
+                    let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+                    self.update_profile(&[], &names);
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Set `set` (a null value removes the field) and remove `unset`: what a
+    /// `$profile` event and an update_profile action do.
+    pub fn update_profile<S: AsRef<str>>(&mut self, set: &[(String, Value)], unset: &[S]) {
+        for (f, v) in set {
+            if matches!(v, Value::Nil) {
+                self.profile.remove(f);
+            } else {
+                self.profile.insert(f.clone(), v.clone());
+            }
+        }
+        for f in unset {
+            self.profile.remove(f.as_ref());
         }
     }
 }
