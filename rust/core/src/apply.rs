@@ -10,7 +10,8 @@ use crate::journey::{self, Cause, Out, TIMER_EVENT};
 use crate::keys::seen_key;
 use crate::rows::{EventRows, Rows};
 use crate::state::{RunRecord, State};
-use crate::{facts, loyalty};
+use crate::loyalty::{self, LoyaltyOut, LOYALTY_TIMER};
+use crate::facts;
 
 /// Everything one batch produces, ready for one LMDB write transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -107,9 +108,10 @@ where
     Ok(apply_decoded(cat, batch, live, seen, now_ms, next_seq))
 }
 
-/// Apply one accepted producer event to its contact: profile or subscription, then
-/// the histories it counts in (before anything decides on it), then the contact's
-/// waiting runs, then the programs it triggers (by priority), then loyalty rules.
+/// Apply one accepted producer event to its contact: profile, then the histories it
+/// counts in (before anything decides on it), then loyalty (so messages show the
+/// points it earned), then the contact's waiting runs, then the programs it
+/// triggers (by priority).
 #[allow(clippy::too_many_arguments)]
 fn apply_event<'c>(
     cat: &'c Catalog,
@@ -121,15 +123,16 @@ fn apply_event<'c>(
     ledger: &mut EventRows<'_>,
     runs: &mut Vec<RunRecord<'c>>,
 ) {
-    match ev.kind.as_str() {
-        "$profile" => state.apply_profile(ev.attrs()),
-        "loyalty_subscribe" => loyalty::subscribe(cat, ev, state),
-        _ => {}
+    if ev.kind == "$profile" {
+        state.apply_profile(ev.attrs());
     }
     let idx = cat.by_event.get(&ev.kind);
     if let Some(idx) = idx.filter(|i| !i.facts.is_empty()) {
         facts::record(cat, &idx.facts, ev, &mut state.facts, &state.profile);
     }
+    // Loyalty before journeys: a message about this event shows the points it earned.
+    let programs = idx.map_or(&[][..], |i| i.loyalty.as_slice());
+    loyalty::on_event(cat, programs, ev, state, &mut LoyaltyOut { ledger, timers: out.timers });
     if !state.runs.is_empty() {
         journey::on_event(cat, ev, state, cause, out, runs);
     }
@@ -140,7 +143,6 @@ fn apply_event<'c>(
                 runs.push(journey::enter(p, ev, seq, state, cause, out));
             }
         }
-        loyalty::apply_rules(cat, &idx.rules, ev, state, ledger);
     }
     state.events += 1;
     state.last_ts = state.last_ts.max(ev.ts);
@@ -217,7 +219,15 @@ where
         let cause = Cause { contact: &ev.contact, id: &ev.id, now_ms, limits: &cat.arbitration };
         let mut o = Out { outbox: EventRows { rows: &mut out.outbox, seq, first: before }, timers: &mut timers };
         if ev.kind == TIMER_EVENT {
-            journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);
+            let (run, at) = journey::timer_of(ev);
+            if run & LOYALTY_TIMER != 0 {
+                journey::drop_timer(ev, o.timers);
+                let first = out.ledger.len();
+                let mut lo = LoyaltyOut { ledger: &mut EventRows { rows: &mut out.ledger, seq, first }, timers: o.timers };
+                loyalty::on_timer(cat, ev, run, at, state, &mut lo);
+            } else {
+                journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);
+            }
         } else {
             note_attributes(ev, &mut seen_attrs);
             let first = out.ledger.len();

@@ -8,7 +8,7 @@ use crate::definitions::ProfileNeeds;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Event;
-use crate::state::Membership;
+use crate::loyalty::member::Member;
 use crate::value::Value;
 use crate::vecmap::VecMap;
 
@@ -34,20 +34,39 @@ pub struct EventCtx<'a> {
 }
 
 #[derive(Serialize)]
-pub struct Balances {
+pub struct Balances<'a> {
     pub qualifying: i64,
     pub non_qualifying: i64,
+    pub pending_qualifying: i64,
+    pub pending_non_qualifying: i64,
+    /// The ordered tier ("" below the first threshold).
+    pub tier: &'a str,
+    pub vip: bool,
+    /// Rewards not redeemed yet.
+    pub rewards: usize,
 }
 
 /// The contact's loyalty balances as templates see them: {program: {qualifying,
-/// non_qualifying}}, serialized straight from the state.
-pub struct LoyaltyView<'a>(pub &'a VecMap<String, Membership>);
+/// non_qualifying, pending_*, tier, vip, rewards}}, serialized straight from the state.
+pub struct LoyaltyView<'a>(pub &'a VecMap<String, Member>);
 
 impl Serialize for LoyaltyView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (name, b) in self.0.iter() {
-            m.serialize_entry(name, &Balances { qualifying: b.qualifying, non_qualifying: b.non_qualifying })?;
+            let active = b.rewards.iter().filter(|g| g.redeemed_ms == 0).count();
+            m.serialize_entry(
+                name,
+                &Balances {
+                    qualifying: b.qualifying,
+                    non_qualifying: b.non_qualifying,
+                    pending_qualifying: b.pending[0],
+                    pending_non_qualifying: b.pending[1],
+                    tier: &b.tier,
+                    vip: b.vip,
+                    rewards: active,
+                },
+            )?;
         }
         m.end()
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
 use crate::facts::Facts;
+use crate::loyalty::member::Member;
 use crate::value::{decode_owned_fast, encode_compact, Value};
 use crate::vecmap::VecMap;
 
@@ -90,13 +91,6 @@ impl Serialize for RunRecord<'_> {
 }
 
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Membership {
-    pub joined_ms: i64,
-    pub qualifying: i64,
-    pub non_qualifying: i64,
-}
-
 /// Stored compactly (msgpack, structs as arrays of fields in this order: new fields
 /// go at the end, with a default); `decode` also reads the named-map form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,15 +101,16 @@ pub struct State {
     /// Number of events applied.
     #[serde(default)]
     pub events: u64,
-    /// Next ledger sequence number (starts at 1).
+    /// Unused since ledger rows are keyed by history sequence; kept so stored
+    /// states (positional) still decode.
     #[serde(default = "one")]
     pub ledger_seq: u64,
     /// Greatest event ts applied (0 when none).
     #[serde(default)]
     pub last_ts: i64,
-    /// Loyalty program name -> membership and balances.
+    /// Loyalty program name -> the contact as a member of it.
     #[serde(default)]
-    pub loyalty: VecMap<String, Membership>,
+    pub loyalty: VecMap<String, Member>,
     /// The latest accepted event ids with their history sequences, oldest first.
     /// A resend usually follows a lost ack closely: it is found here, in the page
     /// the state is read from anyway, and most contacts never write a `seen` row.
@@ -246,7 +241,7 @@ mod tests {
         let mut s = State::default();
         s.profile.insert("email".into(), Value::Str("a@b.c".into()));
         s.events = 3;
-        s.loyalty.insert("club".into(), Membership { joined_ms: 1, qualifying: 2, non_qualifying: 3 });
+        s.loyalty.insert("club".into(), Member { joined_ms: 1, qualifying: 2, non_qualifying: 3, ..Member::default() });
         let bytes = s.encode();
         assert_eq!(State::decode("c", &bytes).unwrap(), s);
         // The named form, for readers outside the core, decodes to the same state.

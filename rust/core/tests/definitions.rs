@@ -249,6 +249,7 @@ fn loyalty_checks() {
         paths,
         vec![
             "loyalty[0].join",
+            "loyalty[0].rules[0].effects[0].credit.points",
             "loyalty[0].rules[0].effects[0].credit.kind",
             "loyalty[0].rules[1].name",
             "loyalty[0].rules[1].effects",

@@ -1,11 +1,11 @@
 //! Compile a definitions document (msgpack bytes) into a `Catalog`, collecting every
 //! problem as (path, message).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::condition::{self, Cond, Scope};
 use super::facts::FactTable;
-use super::model::{CondDoc, Doc, LoyaltyDoc};
+use super::model::{CondDoc, Doc};
 use super::programs::build_program;
 use super::types::{AttrType, BUILTIN_TYPES, SOURCES};
 use super::*;
@@ -132,7 +132,7 @@ fn parse(doc: &[u8]) -> Result<Doc, DefinitionError> {
     })
 }
 
-fn check_name(name: &str, path: String, what: &str, errs: &mut Errs) {
+pub(crate) fn check_name(name: &str, path: String, what: &str, errs: &mut Errs) {
     if name.trim().is_empty() {
         errs.push((path, format!("{what} must not be empty")));
     } else if name.len() > MAX_NAME {
@@ -246,7 +246,7 @@ fn build(doc: Doc, sources: &[Vec<u8>], version: u64, errs: &mut Errs) -> Catalo
                 format!("loyalty program '{}' is already defined (loyalty[{prev}]); names are case-insensitive", l.name),
             ));
         }
-        if let Some(lp) = build_loyalty(&Cx { cat: &cat, facts: &facts }, l, &path, errs) {
+        if let Some(lp) = super::loyalty::compile(&Cx { cat: &cat, facts: &facts }, l, &path, errs) {
             cat.loyalty.push(lp);
         }
     }
@@ -267,8 +267,11 @@ fn index(cat: &mut Catalog) {
         cat.by_event.entry(cat.programs[i].event.clone()).or_default().programs.push(i);
     }
     for (li, l) in cat.loyalty.iter().enumerate() {
-        for (ri, r) in l.rules.iter().enumerate() {
-            cat.by_event.entry(r.event.clone()).or_default().rules.push((li, ri));
+        for t in l.by_event.keys().chain(l.activity.keys()) {
+            let idx = cat.by_event.entry(t.clone()).or_default();
+            if idx.loyalty.last() != Some(&li) {
+                idx.loyalty.push(li);
+            }
         }
     }
     for (fi, f) in cat.facts.iter().enumerate() {
@@ -309,59 +312,3 @@ pub(crate) fn cond(cx: &Cx<'_>, doc: Option<&CondDoc>, event: Option<&str>, path
     };
     condition::compile(doc, &path, &scope, errs)
 }
-
-fn build_loyalty(cat: &Cx<'_>, l: &LoyaltyDoc, path: &str, errs: &mut Errs) -> Option<LoyaltyProgram> {
-    let before = errs.len();
-    let join = match l.join.as_deref() {
-        None | Some("auto") => Join::Auto,
-        Some("subscribe") => Join::Subscribe,
-        Some(other) => {
-            errs.push((format!("{path}.join"), format!("unknown join '{other}'; join: auto, subscribe")));
-            Join::Auto
-        }
-    };
-    if let Some(c) = &l.currency {
-        if c.trim().is_empty() {
-            errs.push((format!("{path}.currency"), "currency must not be empty (e.g. EUR); omit it for any currency".into()));
-        }
-    }
-    if l.rules.is_empty() {
-        errs.push((format!("{path}.rules"), "a loyalty program needs at least one rule".into()));
-    }
-    let mut names = HashSet::new();
-    let mut rules = Vec::new();
-    for (k, r) in l.rules.iter().enumerate() {
-        let rp = format!("{path}.rules[{k}]");
-        check_name(&r.name, format!("{rp}.name"), "name", errs);
-        if !names.insert(r.name.to_lowercase()) {
-            errs.push((format!("{rp}.name"), format!("rule '{}' is already defined in this loyalty program", r.name)));
-        }
-        let event = event_ref(cat, &r.event, format!("{rp}.event"), errs);
-        let when = cond(cat, r.when.as_ref(), Some(&event), format!("{rp}.when"), errs);
-        if r.effects.is_empty() {
-            errs.push((format!("{rp}.effects"), "a rule needs at least one effect, e.g. credit: {points: 10, kind: qualifying}".into()));
-        }
-        let mut effects = Vec::new();
-        for (e, eff) in r.effects.iter().enumerate() {
-            let ep = format!("{rp}.effects[{e}].credit");
-            let kind = match eff.credit.kind.as_str() {
-                "qualifying" => PointKind::Qualifying,
-                "non_qualifying" => PointKind::NonQualifying,
-                other => {
-                    errs.push((format!("{ep}.kind"), format!("unknown kind '{other}'; kind: qualifying, non_qualifying")));
-                    continue;
-                }
-            };
-            if eff.credit.points <= 0 {
-                errs.push((format!("{ep}.points"), format!("points must be a positive integer, got {}", eff.credit.points)));
-            }
-            effects.push(Credit { points: eff.credit.points, kind });
-        }
-        rules.push(Rule { name: r.name.clone(), event, when, effects });
-    }
-    if errs.len() != before {
-        return None;
-    }
-    Some(LoyaltyProgram { name: l.name.clone(), currency: l.currency.clone(), join, rules })
-}
-

@@ -312,11 +312,7 @@ fn compile_history(doc: &CondDoc, event: &str, path: &str, scope: &Scope<'_>, er
         None => (Op::Gte(1.0), 1),
         Some(c) => {
             let cp = format!("{path}.count");
-            let Some(op) = canonical_op(&c.op).filter(|o| COUNT_OPS.split(", ").any(|k| k == *o)) else {
-                errs.push((format!("{cp}.op"), format!("unknown count operator '{}'; count operators: {COUNT_OPS}", c.op)));
-                return None;
-            };
-            let op = compile_value(op, Some(&c.value), Some(AttrType::Number), &format!("{cp}.value"), errs)?;
+            let op = compile_count(c, "count", &cp, errs)?;
             let keep = match &op {
                 Op::Gt(n) | Op::Lte(n) => n.floor() as i64 + 1,
                 Op::Gte(n) | Op::Lt(n) => n.ceil() as i64,
@@ -360,6 +356,16 @@ fn compile_history(doc: &CondDoc, event: &str, path: &str, scope: &Scope<'_>, er
     let mut count_trace = String::new();
     count.write_operand_named(&mut count_trace);
     Some(Cond::History(HistoryLeaf { fact, event, same, within_ms, count, trace, count_trace }))
+}
+
+/// A numeric comparison written `{op: gte, value: 3}` (counts, loyalty measures).
+/// `what` names the comparison in errors ("count", "amount", ...).
+pub(crate) fn compile_count(c: &super::model::CountDoc, what: &str, path: &str, errs: &mut Vec<(String, String)>) -> Option<Op> {
+    let Some(op) = canonical_op(&c.op).filter(|o| COUNT_OPS.split(", ").any(|k| k == *o)) else {
+        errs.push((format!("{path}.op"), format!("unknown {what} operator '{}'; {what} operators: {COUNT_OPS}", c.op)));
+        return None;
+    };
+    compile_value(op, Some(&c.value), Some(AttrType::Number), &format!("{path}.value"), errs)
 }
 
 fn compile_value(
@@ -496,7 +502,7 @@ fn loose_eq(a: &Value, b: &Value) -> Option<bool> {
 
 impl Op {
     /// Evaluate on a present (non-nil) value; `None` = wrong type (the leaf is false).
-    fn test(&self, v: &Value, ts: i64) -> Option<bool> {
+    pub(crate) fn test(&self, v: &Value, ts: i64) -> Option<bool> {
         Some(match self {
             Op::Exists => true,
             Op::NotExists => false,
@@ -627,7 +633,7 @@ impl HistoryLeaf {
 
 impl Op {
     /// " gt 1" as a count comparison reads.
-    fn write_operand_named(&self, out: &mut String) {
+    pub(crate) fn write_operand_named(&self, out: &mut String) {
         let name = match self {
             Op::Equals(_) => "equals",
             Op::NotEquals(_) => "not_equals",

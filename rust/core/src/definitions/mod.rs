@@ -4,6 +4,7 @@ pub mod arbitration;
 pub mod compile;
 pub mod condition;
 pub mod facts;
+pub mod loyalty;
 pub mod model;
 pub mod needs;
 pub mod programs;
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 pub use compile::{compile, compile_next};
 pub use condition::{Cond, Ctx};
 pub use facts::FactDef;
+pub use loyalty::{Join, LoyaltyProgram, PointKind, Rule};
 pub use needs::ProfileNeeds;
 pub use types::{AttrType, Channel};
 pub use when::{Until, Wake};
@@ -175,55 +177,12 @@ pub struct Segment {
     pub when: Cond,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Join {
-    Auto,
-    Subscribe,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PointKind {
-    Qualifying,
-    NonQualifying,
-}
-
-impl PointKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            PointKind::Qualifying => "qualifying",
-            PointKind::NonQualifying => "non_qualifying",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Credit {
-    pub points: i64,
-    pub kind: PointKind,
-}
-
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub name: String,
-    /// Lowercased event type.
-    pub event: String,
-    pub when: Option<Cond>,
-    pub effects: Vec<Credit>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoyaltyProgram {
-    pub name: String,
-    pub currency: Option<String>,
-    pub join: Join,
-    pub rules: Vec<Rule>,
-}
-
 /// What one event type triggers: program indexes, and (loyalty, rule) indexes in order.
 #[derive(Debug, Clone, Default)]
 pub struct EventIndex {
     pub programs: Vec<usize>,
-    pub rules: Vec<(usize, usize)>,
+    /// Loyalty programs with rules on this type (or whose inactivity it resets).
+    pub loyalty: Vec<usize>,
     /// Facts (indexes in `Catalog::facts`) that count events of this type.
     pub facts: Vec<usize>,
 }
@@ -232,6 +191,9 @@ pub struct EventIndex {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub version: u64,
+    /// The shard's secret for reward codes (`loyalty::codes`): not part of the
+    /// definitions; the store sets it after compiling.
+    pub secret: [u8; 32],
     pub strict_types: bool,
     pub profile_fields: HashMap<String, AttrType>,
     /// In declaration order.

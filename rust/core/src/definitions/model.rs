@@ -269,7 +269,7 @@ pub struct CondDoc {
     pub segment: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountDoc {
     pub op: String,
@@ -280,36 +280,271 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
+/// A loyalty program (L-1..L-9): members, tiers, rewards and rules.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyDoc {
     pub name: String,
+    /// One currency per program: events carrying another `currency` earn nothing.
     #[serde(default)]
     pub currency: Option<String>,
+    /// How contacts become members: auto (their first event a rule watches),
+    /// subscribe (a `loyalty_subscribe` event), profile (a `$profile` event that sets
+    /// `member_field` to true).
     #[serde(default)]
     pub join: Option<String>,
+    #[serde(default)]
+    pub member_field: Option<String>,
+    /// IANA name for calendars, restriction periods, birthdays (default UTC).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Ordered by qualifying points.
+    #[serde(default)]
+    pub tiers: Option<Vec<TierDoc>>,
+    /// Name of the VIP tier, outside the order (given by a rule's `vip` effect or a
+    /// `loyalty_subscribe` event with `vip: true`).
+    #[serde(default)]
+    pub vip: Option<String>,
+    /// Points earned on a purchase stay pending this long (the return window).
+    #[serde(default)]
+    pub pending: Option<String>,
+    /// Points expire this many months after they were earned, oldest first.
+    #[serde(default)]
+    pub expiry: Option<ExpiryDoc>,
+    /// How long a purchase can be returned against the points it earned (default 365d).
+    #[serde(default)]
+    pub returns_within: Option<String>,
+    #[serde(default)]
+    pub rewards: Option<Vec<RewardDoc>>,
     pub rules: Vec<RuleDoc>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct TierDoc {
+    pub name: String,
+    /// Qualifying points from which a member is in this tier.
+    pub threshold: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryDoc {
+    pub months: u32,
+    /// Only this kind expires (default: both).
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardDoc {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A granted reward can be redeemed for this long (default: no expiry).
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A rule: settings, conditions (all of them must hold) and effects. A `template`
+/// fills the conditions and effects of a common case from its parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleDoc {
     pub name: String,
-    pub event: String,
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The event type the rule watches; `$join` for the moment a member joins.
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub tiers: Option<Vec<String>>,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub end: Option<String>,
+    #[serde(default)]
+    pub limit: Option<LimitDoc>,
     #[serde(default)]
     pub when: Option<CondDoc>,
-    pub effects: Vec<EffectDoc>,
+    #[serde(default)]
+    pub purchase: Option<PurchaseDoc>,
+    #[serde(default)]
+    pub count: Option<RuleCountDoc>,
+    #[serde(default)]
+    pub birthday: Option<BirthdayDoc>,
+    #[serde(default)]
+    pub subscribed: Option<SubscribedDoc>,
+    #[serde(default)]
+    pub tier_change: Option<TierChangeDoc>,
+    #[serde(default)]
+    pub inactive: Option<InactiveDoc>,
+    #[serde(default)]
+    pub effects: Option<Vec<EffectDoc>>,
+    // Template parameters.
+    #[serde(default)]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub reward: Option<String>,
+    #[serde(default)]
+    pub points: Option<i64>,
+    #[serde(default)]
+    pub amount: Option<f64>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub lines: Option<LineFilterDoc>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitDoc {
+    pub times: u32,
+    /// day | week | month | year | ever
+    pub per: String,
+}
+
+/// Purchase conditions (L-3..L-5) on the receipt (`total_amount`, `store_code`) and
+/// its `lines` (`total_line_amount`, `quantity`, `product`, `category`, `brand`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseDoc {
+    #[serde(default)]
+    pub stores: Option<Vec<String>>,
+    #[serde(default)]
+    pub lines: Option<LineFilterDoc>,
+    #[serde(default)]
+    pub spent: Option<CountDoc>,
+    #[serde(default)]
+    pub total_spent: Option<CountDoc>,
+    #[serde(default)]
+    pub every_spent: Option<f64>,
+    #[serde(default)]
+    pub every_spent_per_transaction: Option<f64>,
+    #[serde(default)]
+    pub spent_from: Option<f64>,
+    #[serde(default)]
+    pub spent_up_to: Option<f64>,
+    #[serde(default)]
+    pub quantity: Option<CountDoc>,
+    #[serde(default)]
+    pub total_quantity: Option<CountDoc>,
+    #[serde(default)]
+    pub every_quantity: Option<f64>,
+    #[serde(default)]
+    pub every_quantity_per_transaction: Option<f64>,
+    #[serde(default)]
+    pub transactions: Option<CountDoc>,
+    #[serde(default)]
+    pub every_transactions: Option<u32>,
+    /// Cumulative measures count only the purchases of this last period.
+    #[serde(default)]
+    pub within: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineFilterDoc {
+    #[serde(default)]
+    pub product: Option<Vec<String>>,
+    #[serde(default)]
+    pub category: Option<Vec<String>>,
+    #[serde(default)]
+    pub brand: Option<Vec<String>>,
+}
+
+/// "Count N interactions" (I-6): the rule fires on every `times`-th matching event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleCountDoc {
+    pub times: u32,
+    #[serde(default)]
+    pub within: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BirthdayDoc {
+    /// day | week | month: the member's birthday falls in the current one.
+    #[serde(default)]
+    pub on: Option<String>,
+    /// From the birthday to this many days after it.
+    #[serde(default)]
+    pub within_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribedDoc {
+    #[serde(default)]
+    pub on_day: Option<bool>,
+    #[serde(default)]
+    pub within_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierChangeDoc {
+    /// upgrade | downgrade | any (default any)
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Promoted to the VIP tier.
+    #[serde(default)]
+    pub vip: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InactiveDoc {
+    /// The activity whose absence counts (default purchase).
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(rename = "for")]
+    pub for_: String,
+}
+
+/// One effect: exactly one key.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EffectDoc {
-    pub credit: CreditDoc,
+    #[serde(default)]
+    pub credit: Option<PointsDoc>,
+    #[serde(default)]
+    pub debit: Option<PointsDoc>,
+    #[serde(default)]
+    pub reset: Option<KindDoc>,
+    #[serde(default)]
+    pub multiply: Option<MultiplyDoc>,
+    #[serde(default)]
+    pub reward: Option<String>,
+    #[serde(default)]
+    pub vip: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreditDoc {
+pub struct PointsDoc {
     pub points: i64,
     pub kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindDoc {
+    pub kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiplyDoc {
+    pub factor: f64,
+    pub kind: String,
+    /// Only the points of these rules (default: every other rule of the program).
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
 }
