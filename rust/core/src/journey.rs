@@ -514,7 +514,12 @@ pub fn on_event<'c>(cat: &'c Catalog, ev: &Event, state: &mut State, cause: &Cau
 /// (run id, due ms) a `$timer` event names.
 /// (run, due ms) of a `$timer` event.
 pub fn timer_of(ev: &Event) -> (u64, i64) {
-    let run = map_get(ev.attrs(), "run").and_then(Value::as_f64).map_or(0, |x| x as u64);
+    // Run ids of loyalty timers have the top bit set: read the integer's bits.
+    let run = match map_get(ev.attrs(), "run") {
+        Some(Value::Int(i)) => *i as u64,
+        Some(Value::UInt(u)) => *u,
+        _ => 0,
+    };
     let at = map_get(ev.attrs(), "at").and_then(Value::as_f64).map_or(0, |x| x as i64);
     (run, at)
 }

@@ -143,7 +143,7 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
     };
     let receipt_id = if is_purchase { receipt.id(&ev.id) } else { "" };
     let earned = fire_rules_for(cat, lp, rules, m, &occ, &ev.contact, &mut book, receipt_id);
-    if !member && !earned.fired {
+    if !member && !earned.matched {
         return;
     }
     if is_purchase && earned.points.iter().any(|p| *p > 0) {
@@ -162,7 +162,7 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
         let joined = std::mem::take(m);
         let m = loyalty.entry_or_insert_with(lp.name.clone(), || joined);
         let occ = Occ { ts: ev.ts, attrs: ev.attrs(), receipt: None, tier_move: None, profile, facts };
-        book.note("", "member", "join", "joined the program (join: auto): a rule applied", "");
+        book.note("", "member", "join", "joined the program (join: auto): a rule's conditions held", "");
         fire_rules(cat, lp, &lp.on_join, m, &occ, &ev.contact, &mut book);
         settle_tier(cat, lp, m, &occ, &ev.contact, &mut book);
         schedule(lp, m, &ev.contact, ev.ts, out.timers);
@@ -171,11 +171,12 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
     }
 }
 
-/// What the rules of one occasion did: points earned per kind, and whether any fired.
+/// What the rules of one occasion did: points earned per kind, and whether any
+/// rule's conditions held (it applied, counted the occasion, or was limited).
 #[derive(Default)]
 struct Earned {
     points: [i64; 2],
-    fired: bool,
+    matched: bool,
 }
 
 fn other_currency<'e>(lp: &LoyaltyProgram, ev: &'e Event) -> Option<&'e str> {
@@ -195,15 +196,20 @@ fn fire_rules(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Membe
 #[allow(clippy::too_many_arguments)]
 fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_, '_>, receipt: &str) -> Earned {
     let mut fired: Vec<(usize, i64, String)> = Vec::new();
+    let mut matched = false;
     for &ri in rules {
         let rule = &lp.rules[ri];
         match rules::evaluate(lp, rule, m, occ) {
             Outcome::Skip => {}
-            Outcome::Limited { reason } => book.note(&rule.name, "rule", "limited", &reason, ""),
+            Outcome::Counted => matched = true,
+            Outcome::Limited { reason } => {
+                matched = true;
+                book.note(&rule.name, "rule", "limited", &reason, "");
+            }
             Outcome::Fire { times, reason } => fired.push((ri, times, reason)),
         }
     }
-    let mut earned = Earned { fired: !fired.is_empty(), ..Earned::default() };
+    let mut earned = Earned { matched: matched || !fired.is_empty(), ..Earned::default() };
     let multipliers: Vec<(&str, f64, PointKind, &[String])> = fired
         .iter()
         .flat_map(|(ri, ..)| {

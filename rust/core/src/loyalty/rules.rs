@@ -36,6 +36,9 @@ pub struct Occ<'a> {
 
 pub enum Outcome {
     Skip,
+    /// The conditions held and the occasion counted towards the rule (a running
+    /// total, an "every X" carry, a count), but it does not apply yet.
+    Counted,
     Fire { times: i64, reason: String },
     /// The conditions held but the rule's restriction is used up.
     Limited { reason: String },
@@ -129,13 +132,13 @@ pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, occ: &Occ<'_>)
             let pr = progress.as_deref_mut().expect("cumulative rules keep progress");
             match cumulative(p, pr, occ.ts, cents, items, &mut reason) {
                 Some(t) => times = t,
-                None => return Outcome::Skip,
+                None => return Outcome::Counted,
             }
         } else if let Some(e) = p.every {
             times = per_transaction(e, cents, items, &mut reason);
         }
         if times == 0 {
-            return Outcome::Skip;
+            return if p.cumulative() { Outcome::Counted } else { Outcome::Skip };
         }
     }
     if let Some((n, within)) = rule.count {
@@ -150,7 +153,7 @@ pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, occ: &Occ<'_>)
         reason.push_str(" of ");
         reason.push_str(itoa::Buffer::new().format(n));
         if (have as u32) < n {
-            return Outcome::Skip;
+            return Outcome::Counted;
         }
         pr.counted.drain(..n as usize);
     }
