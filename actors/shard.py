@@ -65,6 +65,12 @@ class ShardActor:
     def contact(self, contact: str, last: int = 20) -> dict[str, Any] | None:
         return self.store.contact(contact, last)
 
+    def member(self, contact: str) -> dict[str, Any] | None:
+        return self.store.member(contact)
+
+    def simulate(self, candidate: bytes, from_ms: int, until_ms: int) -> dict[str, Any]:
+        return self.store.simulate(candidate, from_ms, until_ms)
+
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.store.dead_letters(limit)
 

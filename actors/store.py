@@ -37,6 +37,8 @@ _META_DEFINITIONS = b"definitions/"
 _META_VERSION = b"version"
 #: The shard's next history sequence (8 bytes BE); history keys only grow.
 _META_HISTORY_SEQ = b"history_seq"
+#: 32 random bytes, made once per shard: the key of its reward codes.
+_META_SECRET = b"reward_secret"
 _SEQ = struct.Struct(">Q")
 # Handles of due effects name the table they wait in: first attempt, or retry
 # (whose keys are the retry time, 8 bytes BE, then the outbox key).
@@ -77,26 +79,37 @@ class ShardStore:
             str(self.path), map_size=map_size, max_dbs=len(DB_NAMES), sync=fsync, metasync=fsync
         )
         self.dbs = {name: self.env.open_db(name.encode()) for name in DB_NAMES}
+        self.secret = self._secret()
         self.catalog = self._load_catalog()
         # Where batch time goes, for `cairn status` and benchmarks (seconds).
         self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0}
 
     # -- definitions ---------------------------------------------------------------
 
+    def _secret(self) -> bytes:
+        """The shard's reward-code key: random once, then stored (codes are
+        unguessable without it, and stable across restarts with it)."""
+        with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
+            secret = txn.get(_META_SECRET)
+            if secret is None:
+                secret = os.urandom(32)
+                txn.put(_META_SECRET, secret)
+            return bytes(secret)
+
     def _load_catalog(self) -> _core.Catalog:
         """Compile every stored version in order, so program versions carry over."""
-        catalog = _core.empty_catalog()
+        catalog = _core.Catalog.compile(msgpack.packb(None), 0, None, self.secret)
         with self.env.begin(db=self.dbs["meta"]) as txn:
             for key, doc in _prefixed(txn.cursor(), _META_DEFINITIONS):
                 version = _SEQ.unpack(key[len(_META_DEFINITIONS):])[0]
-                catalog = _core.Catalog.compile(doc, version, catalog)
+                catalog = _core.Catalog.compile(doc, version, catalog, self.secret)
         return catalog
 
     def install(self, doc: bytes, version: int) -> None:
         """Compile and persist a definitions document (msgpack of the parsed YAML)."""
         if version <= self.catalog.version:
             return  # installed already (an engine restart repeats the last apply)
-        catalog = _core.Catalog.compile(doc, version, self.catalog)
+        catalog = _core.Catalog.compile(doc, version, self.catalog, self.secret)
         counted_before = {key for key, _ in self.catalog.facts()}
         new_facts = [key for key, _ in catalog.facts() if key not in counted_before]
         with self.env.begin(write=True) as txn:
@@ -309,6 +322,42 @@ class ShardStore:
             ledger_cursor = txn.cursor(self.dbs["ledger"])
             ledger = [_unpack(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
             return {"contact": contact, "state": state, "history": history, "ledger": ledger}
+
+    def member(self, contact: str) -> dict[str, Any] | None:
+        """The contact's loyalty memberships (tier, balances, rewards) and its whole
+        ledger, oldest first; None when it is in no program."""
+        key = contact.encode()
+        with self.env.begin() as txn:
+            raw = txn.get(key, db=self.dbs["state"])
+            programs = _state(key, raw)["loyalty"] if raw is not None else {}
+            if not programs:
+                return None
+            ledger_cursor = txn.cursor(self.dbs["ledger"])
+            seqs = self._history_seqs(txn, contact)
+            ledger = [_unpack(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
+            return {"contact": contact, "programs": programs, "ledger": ledger}
+
+    def simulate(self, candidate: bytes, from_ms: int, until_ms: int) -> dict[str, Any]:
+        """Replay this shard's history through ``candidate`` (a definitions document)
+        and through the live catalog, loyalty only, from ``from_ms`` to ``until_ms``;
+        one read transaction, nothing written. Rows per member for both."""
+        start = time.perf_counter()
+        runs = [_core.Simulation(_core.Catalog.compile(candidate, 1, None, self.secret), from_ms),
+                _core.Simulation(self.catalog, from_ms)]
+        with self.env.begin() as txn:
+            chunk: list[bytes] = []
+            for raw in txn.cursor(self.dbs["history"]).iternext(keys=False):
+                chunk.append(raw)
+                if len(chunk) == _BACKFILL_ROWS:
+                    for run in runs:
+                        run.feed(chunk)
+                    chunk = []
+            for run in runs:
+                run.feed(chunk)
+        events = runs[0].events
+        candidate_rows, live_rows = (run.finish(until_ms) for run in runs)
+        return {"events": events, "seconds": time.perf_counter() - start,
+                "candidate": candidate_rows, "live": live_rows}
 
     def history(self, contact: str) -> list[dict[str, Any]]:
         """Every stored history row of ``contact``, oldest first (explain)."""

@@ -195,7 +195,8 @@ def test_contact_shows_profile_and_program_run(engine, defs_file: Path, tmp_path
     assert run["program"] == "big_spender_thanks" and run["version"] == 1
     assert [(s["node"], s["outcome"]) for s in run["steps"]] == [("big", "yes"), ("mail", "sent"), ("done", "end")]
     assert "150 gte 100: true" in run["steps"][0]["reason"]
-    assert [(r["rule"], r["delta"], r["event_id"]) for r in found["ledger"]] == [("every_purchase", 10, "o1")]
+    assert [(r["rule"], r["entry"], r["delta"], r["event_id"]) for r in found["ledger"]] == [
+        ("every_purchase", "earn", 10, "o1"), ("", "join", 0, "o1")]
 
     # bob's purchase is too small: the decision says no, nothing is sent.
     bob = json.loads(cli(engine, "contact", "bob", "--json").output)
@@ -205,6 +206,20 @@ def test_contact_shows_profile_and_program_run(engine, defs_file: Path, tmp_path
     engine.flush()
     sent = [json.loads(line) for line in (Path(engine.config.data_dir) / "sent.ndjson").read_text().splitlines()]
     assert len(sent) == 1 and "ann@example.com" in json.dumps(sent[0])
+
+
+def test_member_shows_balances_rewards_and_the_ledger(engine, defs_file: Path, tmp_path: Path) -> None:
+    cli(engine, "apply", str(defs_file))
+    cli(engine, "send", str(ndjson(tmp_path / "events.ndjson", EVENTS)))
+    shown = cli(engine, "member", "ann")
+    assert shown.exit_code == 0, shown.output
+    out = flat(shown.output)
+    assert "member ann" in out and "every_purchase" in out and "earn" in out and "joined the program" in out
+    found = json.loads(cli(engine, "member", "ann", "--json").output)
+    assert found["programs"]["club"]["qualifying"] == 10
+    assert [r["entry"] for r in found["ledger"]] == ["earn", "join"]
+    nobody = cli(engine, "member", "nobody")
+    assert nobody.exit_code != 0 and "not a member of any loyalty program" in nobody.output
 
 
 def test_contact_unknown_exits_1(engine) -> None:
@@ -231,7 +246,7 @@ def test_status_text_and_json(engine, defs_file: Path, tmp_path: Path) -> None:
     status = json.loads(raw.output)
     assert status["op"] == "status" and status["definitions_version"] == 1
     assert status["totals"]["events"] == 3 and status["totals"]["contacts"] == 2
-    assert status["totals"]["ledger_rows"] == 2
+    assert status["totals"]["ledger_rows"] == 4  # two earns, two joins
     assert status["connections"] == 1  # the command's own connection
     assert len(status["shards"]) == 2
 

@@ -105,8 +105,8 @@ def test_loyalty_rule_credits_points_with_ledger(engine):
     found = engine.contact("ann")
     assert found["state"]["loyalty"]["club"]["non_qualifying"] == 100
     ledger = found["ledger"]
-    assert [(r["rule"], r["delta"], r["balance"], r["event_id"]) for r in ledger] == [
-        ("big_basket", 50, 50, "o2"), ("big_basket", 50, 100, "o3")]
+    assert [(r["rule"], r["entry"], r["delta"], r["balance"], r["event_id"]) for r in ledger] == [
+        ("big_basket", "earn", 50, 50, "o2"), ("", "join", 0, 0, "o2"), ("big_basket", "earn", 50, 100, "o3")]
     assert sum(r["delta"] for r in ledger) == found["state"]["loyalty"]["club"]["non_qualifying"]
 
 

@@ -34,13 +34,16 @@ class Catalog:
     ``apply``."""
 
     @staticmethod
-    def compile(doc: bytes, version: int = 1, previous: Catalog | None = None) -> Catalog:
+    def compile(
+        doc: bytes, version: int = 1, previous: Catalog | None = None, secret: bytes | None = None
+    ) -> Catalog:
         """Compile the definitions mapping ``doc`` (msgpack bytes of the parsed YAML;
         nil = no definitions) as catalog ``version``. With ``previous`` (the catalog
         this one follows), a program whose definition did not change keeps its
         version, and earlier versions of changed or removed programs stay (retired)
-        for the contacts inside them. Raises ``DefinitionError`` listing every
-        problem."""
+        for the contacts inside them. ``secret`` (32 bytes) keys the reward codes the
+        catalog grants (default: ``previous``'s). Raises ``DefinitionError`` listing
+        every problem."""
 
     @property
     def version(self) -> int:
@@ -99,14 +102,13 @@ class Catalog:
         their state's ``recent`` list. ``next_seq``: the shard's next history sequence
         (``BatchResult.next_seq`` of the previous batch). An event whose id is in its
         contact's ``recent`` list or found in ``seen`` is a duplicate and changes
-        nothing. Per accepted event: ``$profile`` set/unset, ``loyalty_subscribe``
-        joins, every triggered program runs entry node -> End (explained in the
-        event's history row), every loyalty rule of the type credits balances
-        (ledger rows), then one history row. A ``$timer`` event (see ``Batch.timers``)
-        wakes the run it names. Within an event: counted histories first, then the
-        contact's waiting runs (goals, awaited events), then triggered programs by
-        priority (entry rules; each walks until End or a waiting node), then loyalty
-        rules, then one history row. GIL released during the core work.
+        nothing. A ``$timer`` event (see ``Batch.timers``) wakes the run it names, or
+        a loyalty member's timer (releases, expiries, birthday and inactivity
+        rules). Within an event: ``$profile`` set/unset, counted histories, then
+        loyalty (joins, returns, redemptions, the rules of its type, tiers; ledger
+        rows), then the contact's waiting runs (goals, awaited events), then
+        triggered programs by priority (entry rules; each walks until End or a
+        waiting node), then one history row. GIL released during the core work.
         Deterministic: same inputs, same bytes. Raises ``CairnError`` on a corrupt
         state."""
 
@@ -175,9 +177,10 @@ class BatchResult:
     """The shard's next history sequence after this batch."""
     ledger: Final[list[tuple[bytes, bytes]]]
     """(seq8 history sequence of the causing event + 4-byte BE index; append-only; a
-    member's rows are found through its history sequences), ``{"seq" (the member's
-    ledger sequence), "ts", "event_id", "program",
-    "rule", "version", "kind", "delta", "balance", "reason"}``)."""
+    member's rows are found through its history sequences), ``{"ts", "event_id",
+    "program", "rule", "version", "kind", "entry", "delta", "pending_delta",
+    "balance", "pending", "reason", "reference"}``; per kind, ``delta`` sums to the
+    available balance and ``pending_delta`` to the pending one)."""
     outbox: Final[list[tuple[bytes, bytes]]]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
     within that event; keys only grow, so the outbox is append-only; effect map ``{"id", "kind":
@@ -186,7 +189,8 @@ class BatchResult:
     "message"?: {"text", "subject"?, "html"?, "title"?}, "audience"?: {"name", "op"},
     "webhook"?: {"url", "body"}, "context": {"contact", "event": the trigger {"id",
     "type", "ts", "source", "attrs"}, "profile": the fields its templates read,
-    "loyalty": {program: {"qualifying", "non_qualifying"}}}}``)."""
+    "loyalty": {program: {"qualifying", "non_qualifying", "pending_qualifying",
+    "pending_non_qualifying", "tier", "vip", "rewards"}}}}``)."""
     timers: Final[list[bytes]]
     """Timer keys to write (empty values), sorted: runs that now wait."""
     timer_deletes: Final[list[bytes]]

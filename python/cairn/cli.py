@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import sys
@@ -282,6 +283,51 @@ def contact(contact_id: str, last: int, as_json: bool, host: str, port: int, tok
     if found is None:
         raise click.ClickException(f"no contact {contact_id!r} (no accepted event names it)")
     _show(found, as_json, render.contact)
+
+
+def _instant_ms(text: str) -> int:
+    """An ISO date (midnight UTC) or date-time (UTC unless it has an offset) in ms."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date; write 2026-01-31 or 2026-01-31T09:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--from", "from_", required=True, help="Replay history from this date (ISO, UTC unless an offset is given).")
+@click.option("--members", default=20, show_default=True, help="How many changed members to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def simulate(file: Path, from_: str, members: int, as_json: bool, host: str, port: int, token: str | None) -> None:
+    """Replay stored history through the loyalty rules in FILE and the live rules;
+    report points, tiers and rewards of both, per program and per member. Writes nothing."""
+    from cairn.client import CairnServerError
+
+    from_ms = _instant_ms(from_)
+    with _client(host, port, token) as client, err_console.status(f"replaying history through {file.name} on every shard"):
+        try:
+            found = client.simulate(file.read_text(), from_ms, name=file.name, limit=members)
+        except CairnServerError as exc:
+            err_console.print(f"[red]{exc.message}[/red]")
+            sys.exit(1)
+    _show(found, as_json, render.simulation)
+
+
+@main.command()
+@click.argument("contact_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_connection_options
+def member(contact_id: str, as_json: bool, host: str, port: int, token: str | None) -> None:
+    """Show a loyalty member: tier, balances, rewards and the ledger with reasons."""
+    with _client(host, port, token) as client:
+        found = client.member(contact_id)
+    if found is None:
+        raise click.ClickException(f"{contact_id!r} is not a member of any loyalty program")
+    _show(found, as_json, render.member)
 
 
 @main.command()

@@ -444,6 +444,26 @@ class AsyncClient:
         body = msgpack.packb({"op": op, **fields, "seq": seq}, use_bin_type=True)
         return await (await self.send_raw(body, seq))
 
+    async def member(self, contact: str) -> dict[str, Any] | None:
+        """``contact`` as a loyalty member: ``{contact, shard, programs: {name: {tier,
+        vip, qualifying, non_qualifying, pending, joined_ms, birthday, rewards: [{code,
+        reward, status, granted_ms, expires_ms, redeemed_ms, redeemed_at}], ...}},
+        ledger: [{ts, event_id, program, rule, version, kind, entry, delta,
+        pending_delta, balance, pending, reason, reference}]}``; None when it is in no
+        program."""
+        return (await self.request("member", contact=contact))["found"]
+
+    async def simulate(self, definitions: str, from_ms: int, name: str = "<rules>", limit: int = 50) -> dict[str, Any]:
+        """Replay stored history through the loyalty rules in ``definitions`` (YAML
+        text) and the live ones, from ``from_ms`` to the engine's now; nothing is
+        written. ``{from_ms, until_ms, events, seconds, events_per_s, shards,
+        programs: {name: {candidate, live, tiers}}, changed, members: [{contact,
+        program, candidate, live, delta}]}``."""
+        reply = await self.request("simulate", definitions=definitions, name=name, from_ms=from_ms, limit=limit)
+        reply.pop("op", None)
+        reply.pop("seq", None)
+        return reply
+
     async def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
         """``contact``'s runs through its programs (or ``program``), oldest first, each
         ``{program, version, run, trigger, status, steps: [{node, outcome, reason,
@@ -774,6 +794,14 @@ class Client:
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """One admin round trip (see ``AsyncClient.request``)."""
         return self._run(self._client.request(op, **fields))
+
+    def member(self, contact: str) -> dict[str, Any] | None:
+        """A contact as a loyalty member, with its ledger (see ``AsyncClient.member``)."""
+        return self._run(self._client.member(contact))
+
+    def simulate(self, definitions: str, from_ms: int, name: str = "<rules>", limit: int = 50) -> dict[str, Any]:
+        """A candidate loyalty rule set against the live one (see ``AsyncClient.simulate``)."""
+        return self._run(self._client.simulate(definitions, from_ms, name, limit))
 
     def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
         """A contact's paths through its programs, with reasons (see ``AsyncClient.explain``)."""

@@ -80,6 +80,12 @@ def parse(text: str, name: str, version: int = 1,
         doc = {}
     if not isinstance(doc, dict):
         raise DefinitionsInvalid(name, [Problem("", f"the file must hold a mapping, got {type(doc).__name__}")])
+    return parse_doc(doc, name, version, previous)
+
+
+def parse_doc(doc: dict[str, Any], name: str, version: int = 1,
+              previous: _core.Catalog | None = None) -> tuple[bytes, _core.Catalog]:
+    """``parse`` for a document already read from YAML (a mapping)."""
     problems = list(_template_problems(doc))
     packed = msgpack.packb(doc, default=_yaml_scalar, use_bin_type=True)
     catalog = None
@@ -100,7 +106,8 @@ def unknown_types(packed: bytes, summary: dict[str, Any], seen: set[str]) -> lis
     known = set(summary["interaction_types"]) | set(summary["builtin_types"]) | seen
     warnings = []
     for path, kind in _event_refs(doc):
-        if kind.lower() not in known:
+        # `$join` is a loyalty rule's occasion (joining), not an event type.
+        if kind.lower() not in known and kind != "$join":
             warnings.append(f"{path}: event type '{kind}' is not declared, built in, or seen yet")
     return warnings
 

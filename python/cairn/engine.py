@@ -16,7 +16,7 @@ from typing import Any
 import ray
 
 from actors import shard_actor_class
-from cairn import _core, definitions, explain
+from cairn import _core, definitions, explain, simulation
 from cairn.channels import Dispatcher, load_channel_config
 from cairn.clock import Clock, ManualClock, parse_duration_ms, wall_clock
 from cairn.gateway import AdminError, Gateway, GatewayConfig
@@ -196,6 +196,32 @@ class Engine:
                 row["runs"] = [explain.run_dict(run) for run in row.get("runs", [])]
         return found
 
+    async def member(self, contact: str) -> dict[str, Any] | None:
+        """The contact as a loyalty member: per program its tier, balances (available
+        and pending) and rewards with their status; and its ledger with the reasons.
+        None when it is in no loyalty program."""
+        shard = _core.shard_of(contact, len(self.actors))
+        found = await self.actors[shard].member.remote(contact)
+        if found is not None:
+            found["shard"] = shard
+            now = self.config.clock()
+            for m in found["programs"].values():
+                for g in m.get("rewards", []):
+                    g["status"] = reward_status(g, now)
+        return found
+
+    async def simulate(self, text: str, name: str, from_ms: int, limit: int = 50) -> dict[str, Any]:
+        """Replay every shard's stored history (in parallel) through the loyalty rules
+        in ``text`` and through the live ones, from ``from_ms`` to now; nothing is
+        written. Returns ``simulation.report``. Raises ``DefinitionsInvalid``."""
+        assert self.layout is not None
+        version = self.catalog.version
+        live = self.layout.definitions_file(version).read_bytes() if version else None
+        candidate = simulation.candidate_document(text, name, live)
+        now = self.config.clock()
+        shards = await asyncio.gather(*(a.simulate.remote(candidate, from_ms, now) for a in self.actors))
+        return {"from_ms": from_ms, "until_ms": now, **simulation.report(list(shards), limit)}
+
     async def explain(self, contact: str, program: str | None = None) -> list[dict[str, Any]]:
         """The contact's path through each program (or through ``program``), run by
         run, with the reason of every step; see ``cairn.explain``."""
@@ -352,6 +378,20 @@ class Engine:
             if not isinstance(contact, str) or not contact:
                 raise AdminError("invalid", "contact needs 'contact': the contact id")
             return {"op": "contact", "found": await self.contact(contact, int(request.get("last", 20)))}
+        if op == "simulate":
+            text, name, from_ms = request.get("definitions"), request.get("name", "<rules>"), request.get("from_ms")
+            if not isinstance(text, str) or not isinstance(from_ms, int):
+                raise AdminError("invalid", "simulate needs 'definitions' (the YAML text) and 'from_ms' (int ms)")
+            try:
+                found = await self.simulate(text, str(name), from_ms, int(request.get("limit", 50)))
+            except definitions.DefinitionsInvalid as exc:
+                raise AdminError("invalid", str(exc), errors=[[p.path, p.message] for p in exc.problems]) from None
+            return {"op": "simulate", **found}
+        if op == "member":
+            contact = request.get("contact")
+            if not isinstance(contact, str) or not contact:
+                raise AdminError("invalid", "member needs 'contact': the contact id")
+            return {"op": "member", "found": await self.member(contact)}
         if op == "status":
             return {"op": "status", **(await self.status())}
         if op == "dead_letters":
@@ -382,5 +422,14 @@ class Engine:
             if not isinstance(kind, str) or not kind:
                 raise AdminError("invalid", "attributes needs 'type': an event type")
             return {"op": "attributes", **(await self.attributes(kind))}
-        raise AdminError("unknown_op", f"unknown op {op!r}; known: events, apply, contact, explain, "
+        raise AdminError("unknown_op", f"unknown op {op!r}; known: events, apply, contact, member, simulate, explain, "
                                        f"programs, attributes, segment, clock, status, dead_letters")
+
+
+def reward_status(grant: dict[str, Any], now_ms: int) -> str:
+    """active, redeemed or expired (as the core decides at redemption)."""
+    if grant.get("redeemed_ms"):
+        return "redeemed"
+    if grant.get("expires_ms") and now_ms >= grant["expires_ms"]:
+        return "expired"
+    return "active"

@@ -124,12 +124,44 @@ def contact(console: Console, found: dict[str, Any]) -> None:
         events.add_row(_when(e.get("ts")), e["type"], e["id"], _short(e.get("attrs")))
     console.print(events)
     if found.get("ledger"):
-        ledger = Table("time", "program", "rule", "kind", "delta", "balance", "reason", title="ledger",
-                       title_justify="left")
-        for r in found["ledger"]:
-            ledger.add_row(_when(r.get("ts")), r["program"], r["rule"], r["kind"], f"{r['delta']:+}",
-                           str(r["balance"]), r.get("reason", ""))
-        console.print(ledger)
+        print_ledger(console, found["ledger"])
+
+
+def print_ledger(console: Console, rows: list[dict[str, Any]]) -> None:
+    """Ledger rows, one per entry: when, program / rule, what moved (pending in
+    brackets), the balance after; the reason indented below, wrapping freely."""
+    console.print("[bold]ledger[/bold]")
+    for r in rows:
+        pending = r.get("pending_delta", 0)
+        moved = (f"{r['delta']:+}" if r["delta"] or not pending else "") + (f" ({pending:+} pending)" if pending else "")
+        who = r["program"] + (f" / {r['rule']}" if r.get("rule") else "")
+        balance = f" -> {r['balance']}" if r["kind"] in ("qualifying", "non_qualifying") else ""
+        console.print(f"{_when(r.get('ts'))}  {who}  {r.get('entry', '')} {r['kind']} {moved.strip()}{balance}",
+                      highlight=False)
+        reason = r.get("reason", "") + (f" [{r['reference']}]" if r.get("reference") else "")
+        if reason:
+            console.print(f"    {reason}", highlight=False, style="dim")
+
+
+def member(console: Console, found: dict[str, Any]) -> None:
+    """``cairn member``: per program the tier and balances, the rewards, the ledger."""
+    console.rule(f"member {found['contact']} (shard {found.get('shard', '?')})")
+    programs = Table("program", "tier", "qualifying", "non-qualifying", "pending q / nq", "member since", "birthday",
+                     title="programs", title_justify="left")
+    rewards = Table("program", "reward", "code", "status", "granted", "expires", "redeemed", title="rewards",
+                    title_justify="left")
+    for name, m in sorted(found["programs"].items()):
+        tier = (m.get("tier") or "-") + (" + VIP" if m.get("vip") else "")
+        pending = m.get("pending", [0, 0])
+        programs.add_row(name, tier, str(m["qualifying"]), str(m["non_qualifying"]), f"{pending[0]} / {pending[1]}",
+                         _when(m.get("joined_ms")), m.get("birthday") or "-")
+        for g in m.get("rewards", []):
+            redeemed = f"{_when(g['redeemed_ms'])} {g.get('redeemed_at', '')}" if g.get("redeemed_ms") else "-"
+            rewards.add_row(name, g["reward"], g["code"], g.get("status", "?"), _when(g["granted_ms"]),
+                            _when(g["expires_ms"]) if g.get("expires_ms") else "never", redeemed)
+    console.print(programs)
+    console.print(rewards)
+    print_ledger(console, found["ledger"])
 
 
 def status(console: Console, reply: dict[str, Any]) -> None:
@@ -152,3 +184,28 @@ def status(console: Console, reply: dict[str, Any]) -> None:
 def _short(value: Any, limit: int = 60) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def simulation(console: Console, found: dict[str, Any]) -> None:
+    """``cairn simulate``: both rule sets' totals per program, then changed members."""
+    speed = f", {found['events_per_s']:,} events/s" if found.get("events_per_s") else ""
+    console.rule(f"simulation from {_when(found['from_ms'])} to {_when(found['until_ms'])}: "
+                 f"{found['events']:,} events replayed in {found['seconds']} s{speed}")
+    totals = Table("program", "rules", "members", "qualifying", "non-qualifying", "pending", "rewards", "tiers",
+                   title="totals", title_justify="left")
+    for name, p in found["programs"].items():
+        for label in ("live", "candidate"):
+            t = p[label]
+            tiers = ", ".join(f"{k} {v}" for k, v in sorted(p["tiers"][label].items()))
+            totals.add_row(name, label, str(t["members"]), str(t["qualifying"]), str(t["non_qualifying"]),
+                           str(t["pending"]), str(t["rewards"]), tiers)
+    console.print(totals)
+    changed = Table("contact", "program", "qualifying", "non-qualifying", "rewards", "tier",
+                    title=f"{found['changed']} member(s) change (largest first)", title_justify="left")
+    for m in found["members"]:
+        c, l, d = m["candidate"], m["live"], m["delta"]
+        tier = f"{l['tier'] or '-'} -> {c['tier'] or '-'}" if c["tier"] != l["tier"] else (c["tier"] or "-")
+        changed.add_row(m["contact"], m["program"], f"{l['qualifying']} -> {c['qualifying']} ({d['qualifying']:+})",
+                        f"{l['non_qualifying']} -> {c['non_qualifying']} ({d['non_qualifying']:+})",
+                        f"{l['rewards']} -> {c['rewards']}", tier)
+    console.print(changed)

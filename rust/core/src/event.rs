@@ -21,6 +21,11 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event a stored history row holds (None when the bytes are not one).
+    pub fn from_history(raw: &[u8]) -> Option<Event> {
+        crate::value::decode_owned_fast::<Event>(raw).ok()
+    }
+
     /// The attributes as map entries (empty when attrs is not a map).
     pub fn attrs(&self) -> &[(String, Value)] {
         match &self.attrs {

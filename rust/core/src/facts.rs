@@ -95,7 +95,7 @@ where
     for raw in history {
         // History rows are the engine's own; one that does not read as an event
         // (none should) counts nothing rather than stopping the apply.
-        let Ok(ev) = crate::value::decode_owned_fast::<Event>(raw.as_ref()) else { continue };
+        let Some(ev) = Event::from_history(raw.as_ref()) else { continue };
         let mine: Vec<usize> = idx.iter().copied().filter(|&i| cat.facts[i].event == ev.kind).collect();
         if mine.is_empty() {
             continue;
@@ -116,7 +116,7 @@ pub fn backfill_contacts<H: AsRef<[u8]>>(cat: &Catalog, keys: &[u64], history: &
     let types: Vec<&str> = cat.facts.iter().filter(|f| keys.contains(&f.key)).map(|f| f.event.as_str()).collect();
     let mut out: Vec<Vec<u8>> = history
         .iter()
-        .filter_map(|raw| crate::value::decode_owned_fast::<Event>(raw.as_ref()).ok())
+        .filter_map(|raw| Event::from_history(raw.as_ref()))
         .filter(|ev| types.contains(&ev.kind.as_str()))
         .map(|ev| ev.contact.into_bytes())
         .collect();

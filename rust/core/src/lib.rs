@@ -14,6 +14,7 @@ pub mod journey;
 pub mod keys;
 pub mod loyalty;
 pub mod rows;
+pub mod simulate;
 pub mod state;
 pub mod value;
 pub mod vecmap;

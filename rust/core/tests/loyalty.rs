@@ -350,3 +350,60 @@ fn loyalty_definitions_are_checked() {
         assert!(errs.iter().any(|e| e.starts_with(w)), "want {w:?} in {errs:#?}");
     }
 }
+
+#[test]
+fn templates_keep_the_rules_other_settings() {
+    let cat = catalog(r#"{"loyalty": [{"name": "club", "rules": [{"name": "per_euro", "template": "points_per_amount",
+        "amount": 1, "limit": {"times": 15, "per": "day"}}]}]}"#);
+    let mut shard = Shard::default();
+    // A limit counts applications: "every 1 EUR" applies 10 times per 10 EUR.
+    shard.send(&cat, T0, "ann", "purchase", json!({"total_amount": 10}));
+    shard.send(&cat, T0 + 1, "ann", "purchase", json!({"total_amount": 10}));
+    assert_eq!(member(&shard, "ann", "club").qualifying, 15);
+    shard.send(&cat, T0 + DAY, "ann", "purchase", json!({"total_amount": 10}));
+    assert_eq!(member(&shard, "ann", "club").qualifying, 25);
+}
+
+#[test]
+fn vip_promotion_and_two_grants_in_one_event() {
+    let cat = cat_with_secret(r#"{"loyalty": [{"name": "club", "join": "subscribe", "vip": "staff",
+        "tiers": [{"name": "base", "threshold": 0}, {"name": "gold", "threshold": 10}, {"name": "platinum", "threshold": 20}],
+        "rewards": [{"name": "gift"}],
+        "rules": [
+          {"name": "up", "tiers": ["gold", "platinum"], "tier_change": {"direction": "upgrade"},
+           "effects": [{"reward": "gift"}, {"credit": {"points": 10, "kind": "qualifying"}}]},
+          {"name": "to_gold", "tiers": ["gold", "staff"], "tier_change": {"to": "gold"}, "effects": [{"credit": {"points": 1, "kind": "non_qualifying"}}]},
+          {"name": "staff", "tiers": ["staff"], "tier_change": {"vip": true}, "effects": [{"credit": {"points": 5, "kind": "non_qualifying"}}]},
+          {"name": "buy", "event": "purchase", "tiers": ["base", "gold", "platinum", "staff"],
+           "effects": [{"credit": {"points": 10, "kind": "qualifying"}}]}]}]}"#);
+    let mut shard = Shard::default();
+    shard.send(&cat, T0, "ann", "loyalty_subscribe", json!({}));
+    // base -> gold (gift + 10) -> platinum (gift + 10): two gifts, two codes.
+    shard.send(&cat, T0 + 1, "ann", "purchase", json!({}));
+    let m = member(&shard, "ann", "club");
+    assert_eq!((m.tier.as_str(), m.qualifying, m.rewards.len()), ("platinum", 30, 2));
+    assert_ne!(m.rewards[0].code, m.rewards[1].code);
+    // A promotion to VIP runs `vip: true` rules only (not `to: gold`), and leaving is a row.
+    shard.send(&cat, T0 + 2, "ann", "loyalty_subscribe", json!({"vip": true}));
+    shard.send(&cat, T0 + 3, "ann", "loyalty_subscribe", json!({"vip": false}));
+    let m = member(&shard, "ann", "club");
+    assert_eq!(m.non_qualifying, 1 + 5, "to_gold once (the upgrade), staff once (the promotion)");
+    let tiers: Vec<&str> = shard.ledger.iter().filter(|r| text(r, "kind") == "tier").map(|r| text(r, "reference")).collect();
+    assert_eq!(tiers, ["base -> gold", "gold -> platinum", "platinum -> staff", "staff -> platinum"]);
+}
+
+#[test]
+fn a_return_after_returns_within_is_refused() {
+    let cat = catalog(r#"{"loyalty": [{"name": "shop", "returns_within": "30d", "rules": [
+        {"name": "per_euro", "template": "points_per_amount", "amount": 1}]}]}"#);
+    let mut shard = Shard::default();
+    shard.send(&cat, T0, "ann", "purchase", json!({"total_amount": 10, "receipt_id": "R1"}));
+    shard.send(&cat, T0 + 31 * DAY, "ann", "purchase_return", json!({"receipt": "R1"}));
+    assert_eq!(member(&shard, "ann", "shop").qualifying, 10);
+    assert_eq!(text(shard.ledger.last().unwrap(), "entry"), "refused");
+    let errs = errors(r#"{"loyalty": [{"name": "c", "tiers": [{"name": "a", "threshold": 5}], "rules": [
+        {"name": "r", "event": "view", "tiers": ["a"], "purchase": {"spent": {"op": "gte", "value": 1}},
+         "effects": [{"credit": {"points": 1, "kind": "qualifying"}}]}]}]}"#);
+    assert!(errs.iter().any(|e| e.contains("the first tier starts at 0")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.contains("the rule's event must be purchase")), "{errs:?}");
+}

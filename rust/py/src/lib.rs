@@ -68,12 +68,27 @@ impl Catalog {
     /// Compile a msgpack-encoded definitions mapping.
     /// With `previous`, programs whose definition did not change keep their version and
     /// earlier versions stay for the contacts inside them.
+    /// `secret` (32 bytes): the shard's key for reward codes (default: the
+    /// previous catalog's, else zeros; the store always passes its own).
     #[staticmethod]
-    #[pyo3(signature = (doc, version = 1, previous = None))]
-    fn compile(py: Python<'_>, doc: PyBackedBytes, version: u64, previous: Option<&Bound<'_, Catalog>>) -> PyResult<Catalog> {
+    #[pyo3(signature = (doc, version = 1, previous = None, secret = None))]
+    fn compile(
+        py: Python<'_>,
+        doc: PyBackedBytes,
+        version: u64,
+        previous: Option<&Bound<'_, Catalog>>,
+        secret: Option<PyBackedBytes>,
+    ) -> PyResult<Catalog> {
         let prev = previous.map(|p| p.get().inner.clone());
+        let key: Option<[u8; 32]> = match secret {
+            None => prev.as_ref().map(|p| p.secret),
+            Some(s) => Some(s.as_ref().try_into().map_err(|_| PyValueError::new_err("secret must be 32 bytes"))?),
+        };
         match py.detach(|| core::definitions::compile_next(&doc, version, prev.as_deref())) {
-            Ok(c) => Ok(Catalog { inner: Arc::new(c) }),
+            Ok(mut c) => {
+                c.secret = key.unwrap_or_default();
+                Ok(Catalog { inner: Arc::new(c) })
+            }
             Err(e) => Err(definition_error(py, e)),
         }
     }
@@ -377,6 +392,54 @@ fn operators(attr_type: &str) -> PyResult<Vec<&'static str>> {
 }
 
 /// A catalog without definitions, version 0.
+/// A loyalty simulation over one shard's history (`cairn simulate`): feed stored
+/// history rows in order, then `finish`. Writes nothing.
+#[pyclass(module = "cairn._core")]
+struct Simulation {
+    inner: Option<core::simulate::Simulation>,
+}
+
+/// (contact, program, qualifying, non_qualifying, pending qualifying, pending
+/// non-qualifying, tier, vip, rewards) per member at the end of a simulation.
+type MemberRow = (String, String, i64, i64, i64, i64, String, bool, usize);
+
+#[pymethods]
+impl Simulation {
+    #[new]
+    fn new(catalog: &Bound<'_, Catalog>, from_ms: i64) -> Simulation {
+        Simulation { inner: Some(core::simulate::Simulation::new(catalog.get().inner.clone(), from_ms)) }
+    }
+
+    /// Replay stored history rows (in history order); GIL released.
+    fn feed(&mut self, py: Python<'_>, rows: Vec<PyBackedBytes>) -> PyResult<()> {
+        let sim = self.inner.as_mut().ok_or_else(|| PyValueError::new_err("this simulation is finished"))?;
+        py.detach(|| sim.feed(rows.iter().filter_map(|r| core::event::Event::from_history(r))));
+        Ok(())
+    }
+
+    /// Events replayed through loyalty so far.
+    #[getter]
+    fn events(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |s| s.events)
+    }
+
+    /// Ledger rows the replay would have written so far.
+    #[getter]
+    fn ledger_rows(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |s| s.ledger_rows)
+    }
+
+    /// Fire member timers due up to `until_ms`; one row per member and program.
+    fn finish(&mut self, py: Python<'_>, until_ms: i64) -> PyResult<Vec<MemberRow>> {
+        let sim = self.inner.take().ok_or_else(|| PyValueError::new_err("this simulation is finished"))?;
+        let out = py.detach(|| sim.finish(until_ms));
+        Ok(out
+            .into_iter()
+            .map(|m| (m.contact, m.program, m.qualifying, m.non_qualifying, m.pending[0], m.pending[1], m.tier, m.vip, m.rewards))
+            .collect())
+    }
+}
+
 #[pyfunction]
 fn empty_catalog() -> Catalog {
     Catalog { inner: Arc::new(core::Catalog::empty()) }
@@ -389,6 +452,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Batch>()?;
     m.add_class::<FrameSplit>()?;
     m.add_class::<BatchResult>()?;
+    m.add_class::<Simulation>()?;
     m.add_function(wrap_pyfunction!(shard_of, m)?)?;
     m.add_function(wrap_pyfunction!(empty_catalog, m)?)?;
     m.add_function(wrap_pyfunction!(operators, m)?)?;

@@ -7,7 +7,7 @@ use super::compile::{check_name, cond, event_ref, Cx, Errs};
 use super::condition::{compile_count, Cond, Op};
 use super::model::{EffectDoc, LineFilterDoc, LoyaltyDoc, PointsDoc, PurchaseDoc, RuleDoc};
 use super::when::Zone;
-use crate::dates::{parse_duration, parse_iso, MS_PER_DAY};
+use crate::dates::{parse_duration, MS_PER_DAY};
 
 /// Qualifying points count towards tiers; non-qualifying points are spendable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,8 +275,9 @@ impl LoyaltyProgram {
         self.rewards.iter().position(|r| r.name.eq_ignore_ascii_case(name))
     }
 
+    /// A rule by name (case-insensitive, as names are unique).
     pub fn rule(&self, name: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.name == name)
+        self.rules.iter().find(|r| r.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -402,6 +403,9 @@ fn compile_tiers(l: &LoyaltyDoc, path: &str, errs: &mut Errs) -> Vec<Tier> {
                 format!("tiers are ordered by threshold: {} must be above {} ({})", t.threshold, prev.threshold, prev.name),
             ));
         }
+        if i == 0 && t.threshold != 0 {
+            errs.push((format!("{tp}.threshold"), "the first tier starts at 0 qualifying points: every member is in a tier".into()));
+        }
         tiers.push(Tier { name: t.name.clone(), threshold: t.threshold });
     }
     if let Some(v) = &l.vip {
@@ -446,41 +450,37 @@ fn kind(s: &str, path: &str, errs: &mut Errs) -> Option<PointKind> {
     k
 }
 
-fn date(s: Option<&str>, path: &str, errs: &mut Errs) -> Option<i64> {
+/// A calendar date: without an offset, local time in the program's zone.
+fn date(s: Option<&str>, zone: Zone, path: &str, errs: &mut Errs) -> Option<i64> {
     let s = s?;
-    let d = parse_iso(s);
+    let d = super::when::parse_in_zone(s, zone);
     if d.is_none() {
         errs.push((path.to_owned(), format!("'{s}' is not a date; write 2026-12-01 or 2026-12-01T09:00:00Z")));
     }
     d
 }
 
-/// A template's rule: its parameters fill the conditions and effects left empty.
+/// A template's rule: its parameters fill the event, conditions and effects; the
+/// rule's other settings (tiers, calendar, limit, when, ...) stay as written.
 fn expand_template(r: &RuleDoc, rp: &str, errs: &mut Errs) -> Option<RuleDoc> {
-    let Some(t) = r.template.as_deref() else { return None };
+    let t = r.template.as_deref()?;
     let need = |what: &str, ok: bool, errs: &mut Errs| {
         if !ok {
             errs.push((format!("{rp}.{what}"), format!("template {t} needs {what}")));
         }
     };
-    let mut out = RuleDoc {
-        name: r.name.clone(),
-        tiers: r.tiers.clone(),
-        start: r.start.clone(),
-        end: r.end.clone(),
-        ..RuleDoc::default()
-    };
+    let written = r.event.is_some() || r.purchase.is_some() || r.effects.is_some() || r.birthday.is_some();
+    if written {
+        errs.push((format!("{rp}.template"), format!("template {t} writes the rule's event, purchase, birthday and effects; write the rule without a template instead")));
+    }
+    let mut out = RuleDoc { template: None, n: None, reward: None, points: None, amount: None, kind: None, lines: None, ..r.clone() };
     let reward = |name: &Option<String>| vec![EffectDoc { reward: name.clone(), ..EffectDoc::default() }];
     match t {
         "buy_n_get_one" => {
             need("n", r.n.is_some(), errs);
             need("reward", r.reward.is_some(), errs);
             out.event = Some("purchase".into());
-            out.purchase = Some(PurchaseDoc {
-                lines: r.lines.clone(),
-                every_quantity: r.n.map(f64::from),
-                ..PurchaseDoc::default()
-            });
+            out.purchase = Some(PurchaseDoc { lines: r.lines.clone(), every_quantity: r.n.map(f64::from), ..PurchaseDoc::default() });
             out.effects = Some(reward(&r.reward));
         }
         "birthday_voucher" => {
@@ -499,11 +499,7 @@ fn expand_template(r: &RuleDoc, rp: &str, errs: &mut Errs) -> Option<RuleDoc> {
         "points_per_amount" => {
             need("amount", r.amount.is_some(), errs);
             out.event = Some("purchase".into());
-            out.purchase = Some(PurchaseDoc {
-                lines: r.lines.clone(),
-                every_spent_per_transaction: r.amount,
-                ..PurchaseDoc::default()
-            });
+            out.purchase = Some(PurchaseDoc { lines: r.lines.clone(), every_spent_per_transaction: r.amount, ..PurchaseDoc::default() });
             out.effects = Some(vec![EffectDoc {
                 credit: Some(PointsDoc { points: r.points.unwrap_or(1), kind: r.kind.clone().unwrap_or("qualifying".into()) }),
                 ..EffectDoc::default()
@@ -514,10 +510,6 @@ fn expand_template(r: &RuleDoc, rp: &str, errs: &mut Errs) -> Option<RuleDoc> {
             return None;
         }
     }
-    let written = r.event.is_some() || r.purchase.is_some() || r.effects.is_some() || r.birthday.is_some() || r.when.is_some();
-    if written {
-        errs.push((format!("{rp}.template"), format!("template {t} writes the rule's event, conditions and effects; write them without a template instead")));
-    }
     Some(out)
 }
 
@@ -526,7 +518,7 @@ fn compile_rule(cx: &Cx<'_>, lp: &LoyaltyProgram, doc: &RuleDoc, rp: &str, errs:
     let expanded = expand_template(doc, rp, errs);
     let r = expanded.as_ref().unwrap_or(doc);
     if r.template.is_none() && (r.n.is_some() || r.reward.is_some() || r.points.is_some() || r.amount.is_some() || r.kind.is_some() || r.lines.is_some()) {
-        errs.push((format!("{rp}"), "n, reward, points, amount, kind and lines are template parameters: add a template or move them into purchase / effects".into()));
+        errs.push((rp.to_owned(), "n, reward, points, amount, kind and lines are template parameters: add a template or move them into purchase / effects".into()));
     }
     let occasion = occasion(cx, r, rp, errs);
     let event = match &occasion {
@@ -542,8 +534,8 @@ fn compile_rule(cx: &Cx<'_>, lp: &LoyaltyProgram, doc: &RuleDoc, rp: &str, errs:
         }
         (Some(list), _) => Some(tier_list(lp, list, &format!("{rp}.tiers"), errs)),
     };
-    let start_ms = date(r.start.as_deref(), &format!("{rp}.start"), errs);
-    let end_ms = date(r.end.as_deref(), &format!("{rp}.end"), errs);
+    let start_ms = date(r.start.as_deref(), lp.zone, &format!("{rp}.start"), errs);
+    let end_ms = date(r.end.as_deref(), lp.zone, &format!("{rp}.end"), errs);
     if let (Some(s), Some(e)) = (start_ms, end_ms) {
         if e <= s {
             errs.push((format!("{rp}.end"), "end must come after start".into()));
@@ -619,8 +611,8 @@ fn compile_rule(cx: &Cx<'_>, lp: &LoyaltyProgram, doc: &RuleDoc, rp: &str, errs:
     if tier_change.is_some() && lp.tiers.is_empty() {
         errs.push((format!("{rp}.tier_change"), "tier_change needs a program with tiers".into()));
     }
-    if purchase.is_some() && event.is_some_and(|e| e == "$join") {
-        errs.push((format!("{rp}.purchase"), "a purchase condition needs a purchase event, not $join".into()));
+    if purchase.is_some() && event != Some("purchase") {
+        errs.push((format!("{rp}.purchase"), "a purchase condition reads a receipt: the rule's event must be purchase".into()));
     }
     let effects = compile_effects(lp, r.effects.as_deref().unwrap_or_default(), rp, errs);
     if errs.len() != before {
@@ -666,7 +658,7 @@ fn occasion(cx: &Cx<'_>, r: &RuleDoc, rp: &str, errs: &mut Errs) -> Option<Occas
         }
         _ => {
             let names: Vec<&str> = found.iter().map(|f| f.1).collect();
-            errs.push((format!("{rp}"), format!("a rule waits for one thing; this one has {}", names.join(" and "))));
+            errs.push((rp.to_owned(), format!("a rule waits for one thing; this one has {}", names.join(" and "))));
             None
         }
     }
@@ -736,8 +728,8 @@ fn compile_purchase(p: &PurchaseDoc, pp: &str, errs: &mut Errs) -> Option<Purcha
         every: every.first().copied(),
         within_ms: duration(p.within.as_deref(), &format!("{pp}.within"), errs),
     };
-    if out.within_ms.is_some() && !out.cumulative() {
-        errs.push((format!("{pp}.within"), "within bounds running totals (total_spent, total_quantity, transactions, every_*); this rule keeps none".into()));
+    if out.within_ms.is_some() && out.total_spent.is_none() && out.total_quantity.is_none() && out.transactions.is_none() {
+        errs.push((format!("{pp}.within"), "within bounds the totals total_spent, total_quantity and transactions; this rule compares none".into()));
     }
     (errs.len() == before).then_some(out)
 }
@@ -813,6 +805,10 @@ fn check_multipliers(lp: &LoyaltyProgram, path: &str, errs: &mut Errs) {
                     Some(t) if t.multiplies() => errs.push((
                         format!("{path}.rules[{i}]"),
                         format!("multiply names '{name}', itself a multiplier: multipliers apply to credits, not to each other"),
+                    )),
+                    Some(t) if t.occasion != r.occasion => errs.push((
+                        format!("{path}.rules[{i}]"),
+                        format!("multiply names '{name}', which applies on another occasion: a multiplier scales the credits of its own occasion"),
                     )),
                     Some(_) => {}
                 }

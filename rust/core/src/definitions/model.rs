@@ -231,7 +231,7 @@ pub struct SendDoc {
 
 /// One CONDITION: exactly one of the shapes all / any / not / attr leaf / profile
 /// leaf / event (history) leaf / segment leaf.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CondDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,7 +281,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 }
 
 /// A loyalty program (L-1..L-9): members, tiers, rewards and rules.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyDoc {
     pub name: String,
@@ -319,7 +319,7 @@ pub struct LoyaltyDoc {
     pub rules: Vec<RuleDoc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierDoc {
     pub name: String,
@@ -327,7 +327,7 @@ pub struct TierDoc {
     pub threshold: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpiryDoc {
     pub months: u32,
@@ -336,7 +336,7 @@ pub struct ExpiryDoc {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardDoc {
     pub name: String,
@@ -349,7 +349,7 @@ pub struct RewardDoc {
 
 /// A rule: settings, conditions (all of them must hold) and effects. A `template`
 /// fills the conditions and effects of a common case from its parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDoc {
     pub name: String,
@@ -397,7 +397,7 @@ pub struct RuleDoc {
     pub lines: Option<LineFilterDoc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitDoc {
     pub times: u32,
@@ -455,7 +455,7 @@ pub struct LineFilterDoc {
 }
 
 /// "Count N interactions" (I-6): the rule fires on every `times`-th matching event.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleCountDoc {
     pub times: u32,
@@ -463,7 +463,7 @@ pub struct RuleCountDoc {
     pub within: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BirthdayDoc {
     /// day | week | month: the member's birthday falls in the current one.
@@ -474,7 +474,7 @@ pub struct BirthdayDoc {
     pub within_days: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribedDoc {
     #[serde(default)]
@@ -483,7 +483,7 @@ pub struct SubscribedDoc {
     pub within_days: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierChangeDoc {
     /// upgrade | downgrade | any (default any)
@@ -498,7 +498,7 @@ pub struct TierChangeDoc {
     pub vip: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InactiveDoc {
     /// The activity whose absence counts (default purchase).
@@ -509,7 +509,7 @@ pub struct InactiveDoc {
 }
 
 /// One effect: exactly one key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EffectDoc {
     #[serde(default)]
@@ -526,20 +526,20 @@ pub struct EffectDoc {
     pub vip: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PointsDoc {
     pub points: i64,
     pub kind: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KindDoc {
     pub kind: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultiplyDoc {
     pub factor: f64,

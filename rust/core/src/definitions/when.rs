@@ -133,6 +133,17 @@ fn parse_weekday(s: &str) -> Option<Weekday> {
     })
 }
 
+/// A date or date-time: with `Z` or an offset, that instant; without, local time in
+/// `zone` (a date alone is its midnight).
+pub fn parse_in_zone(s: &str, zone: Zone) -> Option<i64> {
+    let s = s.trim();
+    let has_offset = s.ends_with('Z') || s.get(10..).is_some_and(|t| t.contains('+') || t.contains('-'));
+    if has_offset {
+        return crate::dates::parse_iso(s);
+    }
+    local_ms(zone.0, &parse_local(s)?)
+}
+
 fn parse_local(s: &str) -> Option<NaiveDateTime> {
     ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()

@@ -22,7 +22,8 @@ pub struct LedgerRow<'a> {
     pub rule: &'a str,
     /// Definitions version the rule belongs to.
     pub version: u64,
-    /// qualifying | non_qualifying | reward | tier
+    /// qualifying | non_qualifying (points rows); reward | tier | member | rule |
+    /// refused (rows that move no points)
     pub kind: &'static str,
     /// What happened (docs/definitions.md, "Ledger").
     pub entry: &'static str,
@@ -43,6 +44,8 @@ pub struct Book<'r, 'l> {
     pub version: u64,
     pub ts: i64,
     pub event_id: &'r str,
+    /// Rewards granted so far on this occasion: each grant's code differs.
+    pub grants: usize,
 }
 
 impl Book<'_, '_> {

@@ -89,6 +89,11 @@ pub fn in_birthday(ms: i64, bday: (u32, u32), b: Birthday, z: Zone) -> bool {
     })
 }
 
+/// Whole local days from the day of `from` to the day of `to`.
+pub fn days_between(from: i64, to: i64, z: Zone) -> i64 {
+    (local_date(to, z) - local_date(from, z)).num_days()
+}
+
 /// The local year of `ms`.
 pub fn year_of(ms: i64, z: Zone) -> i32 {
     local_date(ms, z).year()

@@ -66,7 +66,7 @@ pub fn on_timer(cat: &Catalog, ev: &Event, id: u64, at: i64, state: &mut State, 
         return; // an earlier schedule, since moved
     }
     m.wake_ms = 0;
-    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: at, event_id: &ev.id };
+    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: at, event_id: &ev.id, grants: 0 };
     for (k, points, receipt) in m.release_due(at) {
         book.points(m, "", k, "release", points, -points, "return window over: pending points become available", &receipt);
     }
@@ -110,15 +110,13 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
     if !member && (lp.join != Join::Auto || rules.is_empty()) {
         return;
     }
-    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id };
-    let mut fresh = Member::new(ev.ts);
+    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
+    let mut fresh = new_member(lp, ev.ts, profile);
     let m = loyalty.get_mut(&lp.name).unwrap_or(&mut fresh);
     if member {
         if lp.activity.contains_key(&ev.kind) {
             m.active_ms.insert(ev.kind.clone(), ev.ts);
         }
-    } else {
-        m.tier = tier_for(lp, 0);
     }
     if rules.is_empty() {
         schedule(lp, m, &ev.contact, ev.ts, out.timers);
@@ -126,9 +124,8 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
     }
     if let Some(got) = other_currency(lp, ev) {
         let why = format!("currency '{got}' differs from the program currency '{}': no points", lp.currency.as_deref().unwrap_or(""));
-        if member {
-            book.note("", "refused", "refused", &why, "");
-        }
+        // Said for members and would-be members alike: nothing earned, and why.
+        book.note("", "refused", "refused", &why, "");
         return;
     }
     let receipt = ReceiptView::new(ev.attrs());
@@ -220,7 +217,6 @@ fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut M
             })
         })
         .collect();
-    let mut grants = 0usize;
     for (ri, times, reason) in &fired {
         let rule = &lp.rules[*ri];
         for effect in &rule.effects {
@@ -228,7 +224,7 @@ fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut M
                 Effect::Credit { points, kind } => {
                     let applying: Vec<&(&str, f64, PointKind, &[String])> = multipliers
                         .iter()
-                        .filter(|(name, _, k, only)| *k == *kind && *name != rule.name && (only.is_empty() || only.iter().any(|o| *o == rule.name)))
+                        .filter(|(name, _, k, only)| *k == *kind && *name != rule.name && (only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&rule.name))))
                         .collect();
                     let factor: f64 = applying.iter().map(|m| m.1).product();
                     let amount = ((*points * *times) as f64 * factor).floor() as i64;
@@ -258,8 +254,7 @@ fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut M
                 Effect::Multiply { .. } => {}
                 Effect::Reward(i) => {
                     for _ in 0..*times {
-                        grant(cat, lp, *i, m, occ.ts, contact, &rule.name, grants, reason, book);
-                        grants += 1;
+                        grant(cat, lp, *i, m, occ.ts, contact, &rule.name, reason, book);
                     }
                 }
                 Effect::Vip(v) => m.vip = *v,
@@ -298,9 +293,10 @@ fn credit(lp: &LoyaltyProgram, m: &mut Member, kind: PointKind, amount: i64, ts:
 }
 
 #[allow(clippy::too_many_arguments)]
-fn grant(cat: &Catalog, lp: &LoyaltyProgram, i: usize, m: &mut Member, ts: i64, contact: &str, rule: &str, index: usize, reason: &str, book: &mut Book<'_, '_>) {
+fn grant(cat: &Catalog, lp: &LoyaltyProgram, i: usize, m: &mut Member, ts: i64, contact: &str, rule: &str, reason: &str, book: &mut Book<'_, '_>) {
     let reward = &lp.rewards[i];
-    let code = codes::reward_code(&cat.secret, contact, book.event_id, &lp.name, rule, index);
+    let code = codes::reward_code(&cat.secret, contact, book.event_id, &lp.name, rule, book.grants);
+    book.grants += 1;
     if m.rewards.iter().any(|g| g.code == code) {
         return; // the same grant, replayed
     }
@@ -330,13 +326,16 @@ fn settle_tier(cat: &Catalog, lp: &LoyaltyProgram, m: &mut Member, occ: &Occ<'_>
         return;
     }
     let name = |t: Option<usize>| t.map_or("none", |i| lp.tier_name(i));
+    let vip = lp.tiers.len();
     for _ in 0..4 {
-        if !m.vip {
-            m.vip_noted = false;
-        }
         let from = ordered_tier(lp, m);
         let next = lp.tiers.iter().rposition(|t| m.qualifying >= t.threshold);
-        let (mv, entry, reference) = if m.vip && !m.vip_noted {
+        let (mv, entry, reference) = if !m.vip && m.vip_noted {
+            // Out of the VIP tier: a downgrade from it to the ordered tier.
+            m.vip_noted = false;
+            let mv = TierMove { from: Some(vip), to: from, upgrade: false, vip_promoted: false };
+            (mv, "downgrade", format!("{} -> {}", lp.vip.as_deref().unwrap_or("vip"), name(from)))
+        } else if m.vip && !m.vip_noted {
             m.vip_noted = true;
             let mv = TierMove { from, to: from, upgrade: false, vip_promoted: true };
             (mv, "vip", format!("{} -> {}", name(from), lp.vip.as_deref().unwrap_or("vip")))
@@ -395,14 +394,21 @@ fn schedule(lp: &LoyaltyProgram, m: &mut Member, contact: &str, now: i64, timers
     timers.insert(timer_key(due, contact, lp.timer_id), true);
 }
 
+/// A member joining at `ts`: in the tier of 0 points, with the profile's birthday.
+fn new_member(lp: &LoyaltyProgram, ts: i64, profile: &crate::vecmap::VecMap<String, Value>) -> Member {
+    let mut m = Member::new(ts);
+    m.tier = tier_for(lp, 0);
+    member_fields(&[("birthday".to_owned(), profile.get("birthday").cloned().unwrap_or_default())], &mut m, false);
+    m
+}
+
 /// Join `lp` now: member fields from `fields`, then join rules, tier, timer.
 fn join(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, how: &str, fields: &[(String, Value)], out: &mut LoyaltyOut<'_, '_>) {
     let State { loyalty, profile, facts, .. } = state;
-    let mut fresh = Member::new(ev.ts);
-    fresh.tier = tier_for(lp, 0);
-    member_fields(fields, &mut fresh);
+    let mut fresh = new_member(lp, ev.ts, profile);
+    member_fields(fields, &mut fresh, ev.kind == "loyalty_subscribe" && lp.vip.is_some());
     let m = loyalty.entry_or_insert_with(lp.name.clone(), || fresh);
-    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id };
+    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
     book.note("", "member", "join", how, "");
     let occ = Occ { ts: ev.ts, attrs: ev.attrs(), receipt: None, tier_move: None, profile, facts };
     fire_rules(cat, lp, &lp.on_join, m, &occ, &ev.contact, &mut book);
@@ -422,19 +428,20 @@ fn subscribe(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<
         match state.loyalty.get_mut(&lp.name) {
             None => join(cat, lp, ev, state, "joined the program (loyalty_subscribe)", ev.attrs(), out),
             Some(m) => {
-                member_fields(ev.attrs(), m);
+                member_fields(ev.attrs(), m, lp.vip.is_some());
                 settle_after_fields(cat, lp, ev, state, out);
             }
         }
     }
 }
 
-/// Member fields a subscription or profile event carries: birthday, vip.
-fn member_fields(attrs: &[(String, Value)], m: &mut Member) {
+/// Member fields an event carries: `birthday`, and `vip` where `vip` is allowed
+/// (a `loyalty_subscribe` event, in a program with a VIP tier).
+fn member_fields(attrs: &[(String, Value)], m: &mut Member, vip: bool) {
     if let Some(b) = map_get(attrs, "birthday").and_then(Value::as_str).filter(|b| parse_birthday(b).is_some()) {
         m.birthday = b.to_owned();
     }
-    if let Some(Value::Bool(v)) = map_get(attrs, "vip") {
+    if let (true, Some(Value::Bool(v))) = (vip, map_get(attrs, "vip")) {
         m.vip = *v;
     }
 }
@@ -444,7 +451,7 @@ fn member_fields(attrs: &[(String, Value)], m: &mut Member) {
 fn settle_after_fields(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
     let State { loyalty, profile, facts, .. } = state;
     let Some(m) = loyalty.get_mut(&lp.name) else { return };
-    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id };
+    let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
     let occ = Occ { ts: ev.ts, attrs: ev.attrs(), receipt: None, tier_move: None, profile, facts };
     settle_tier(cat, lp, m, &occ, &ev.contact, &mut book);
     schedule(lp, m, &ev.contact, ev.ts, out.timers);
@@ -456,7 +463,7 @@ fn profile(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_
     let Some(Value::Map(set)) = map_get(ev.attrs(), "set") else { return };
     for lp in &cat.loyalty {
         if let Some(m) = state.loyalty.get_mut(&lp.name) {
-            member_fields(set, m);
+            member_fields(set, m, false);
             settle_after_fields(cat, lp, ev, state, out);
         } else if let Join::Profile(field) = &lp.join {
             if matches!(map_get(set, field), Some(Value::Bool(true))) {
@@ -466,14 +473,14 @@ fn profile(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_
     }
 }
 
-type MemberOp = fn(&Event, &mut Member, &mut Book<'_, '_>);
+type MemberOp = fn(&LoyaltyProgram, &Event, &mut Member, &mut Book<'_, '_>);
 
 fn each_member(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>, op: MemberOp) {
     let State { loyalty, profile, facts, .. } = state;
     for lp in &cat.loyalty {
         let Some(m) = loyalty.get_mut(&lp.name) else { continue };
-        let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id };
-        op(ev, m, &mut book);
+        let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
+        op(lp, ev, m, &mut book);
         let occ = Occ { ts: ev.ts, attrs: ev.attrs(), receipt: None, tier_move: None, profile, facts };
         settle_tier(cat, lp, m, &occ, &ev.contact, &mut book);
     }
@@ -483,12 +490,12 @@ fn each_member(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOu
 /// proportion to the amount refunded (all of it when no amount is given). Pending
 /// points are cancelled; available ones debited; points already spent are not
 /// charged again (a balance never goes below 0).
-fn on_return(ev: &Event, m: &mut Member, book: &mut Book<'_, '_>) {
+fn on_return(lp: &LoyaltyProgram, ev: &Event, m: &mut Member, book: &mut Book<'_, '_>) {
     let Some(id) = map_get(ev.attrs(), "receipt").and_then(Value::as_str) else {
         book.note("", "refused", "refused", "purchase_return needs the receipt it returns (attribute receipt)", "");
         return;
     };
-    let Some(r) = m.receipt_mut(id) else {
+    let Some(r) = m.receipt_mut(id).filter(|r| r.ts > ev.ts.saturating_sub(lp.returns_ms)) else {
         let why = format!("receipt '{id}' earned no points here (or is older than returns_within)");
         book.note("", "refused", "refused", &why, id);
         return;
@@ -540,7 +547,7 @@ fn redeem(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_,
     };
     for lp in &cat.loyalty {
         let Some(m) = state.loyalty.get_mut(&lp.name) else { continue };
-        let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id };
+        let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
         let Some(g) = m.rewards.iter_mut().find(|g| g.code == code) else { continue };
         let (entry, why) = match g.status(ev.ts) {
             "redeemed" => ("refused", format!("reward {} was already redeemed ({})", g.reward, g.redeemed_at)),
@@ -558,7 +565,7 @@ fn redeem(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_,
     // No membership holds the code: say so in every program the contact is in.
     for lp in &cat.loyalty {
         if state.loyalty.contains_key(&lp.name) {
-            let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id };
+            let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
             book.note("", "reward", "refused", &format!("no reward of this member has the code '{raw}'"), &code);
         }
     }

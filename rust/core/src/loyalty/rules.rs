@@ -4,10 +4,9 @@
 //! rule's running totals, counts and uses change only once those passed, so a
 //! purchase that does not match a rule never counts towards it.
 
-use super::calendar::{in_birthday, parse_birthday, period_start, same_day};
+use super::calendar::{days_between, in_birthday, parse_birthday, period_start, same_day};
 use super::member::{Member, Progress};
 use super::receipt::{push_cents, ReceiptView};
-use crate::dates::MS_PER_DAY;
 use crate::definitions::condition::Op;
 use crate::definitions::loyalty::{Every, LoyaltyProgram, Purchase, Subscribed, TierChange};
 use crate::definitions::{Ctx, Rule};
@@ -58,14 +57,16 @@ fn in_scope(lp: &LoyaltyProgram, rule: &Rule, m: &Member) -> bool {
 fn subscribed_ok(s: Subscribed, m: &Member, ts: i64, lp: &LoyaltyProgram) -> bool {
     match s {
         Subscribed::OnDay => same_day(ts, m.joined_ms, lp.zone),
-        Subscribed::WithinDays(d) => ts >= m.joined_ms && ts < m.joined_ms + i64::from(d) * MS_PER_DAY,
+        // Whole local days, as birthdays count them: the day of joining and d more.
+        Subscribed::WithinDays(d) => ts >= m.joined_ms && days_between(m.joined_ms, ts, lp.zone) <= i64::from(d),
     }
 }
 
 fn tier_ok(t: &TierChange, mv: Option<TierMove>) -> bool {
     let Some(mv) = mv else { return false };
-    if t.vip {
-        return mv.vip_promoted;
+    // A promotion to VIP is only what `vip: true` waits for.
+    if t.vip || mv.vip_promoted {
+        return t.vip && mv.vip_promoted;
     }
     t.upgrade.is_none_or(|u| u == mv.upgrade && !mv.vip_promoted)
         && t.from.is_none_or(|f| mv.from == Some(f))
@@ -171,12 +172,23 @@ pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, occ: &Occ<'_>)
         reason.push_str(limit.per.name());
         if left <= 0 {
             reason.push_str(": used up");
-            return Outcome::Limited { reason };
+            return Outcome::Limited { reason: tidy(reason) };
         }
         times = times.min(left);
         pr.uses += times as u32;
     }
-    Outcome::Fire { times, reason }
+    Outcome::Fire { times, reason: tidy(reason) }
+}
+
+/// "rule r:; x" -> "rule r: x"; "rule r:" -> "rule r" (a rule with no condition text).
+fn tidy(mut reason: String) -> String {
+    if let Some(i) = reason.find(":;") {
+        reason.replace_range(i..i + 2, ":");
+    }
+    if reason.ends_with(':') {
+        reason.pop();
+    }
+    reason
 }
 
 fn explain_conditions(rule: &Rule, m: &Member, occ: &Occ<'_>, reason: &mut String) {
