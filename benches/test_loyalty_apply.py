@@ -13,7 +13,7 @@ import msgpack
 import pytest
 
 from cairn import _core
-from cairn.benchdefs import STORES, loyalty_definitions, purchase_lines
+from cairn.benchdefs import LOYALTY_STORES, loyalty_definitions, purchase_lines
 
 NOW = 1_795_424_400_000  # 2026-11-23T09:00:00Z
 BATCH = 10_000
@@ -23,7 +23,7 @@ def _purchase(n: int, contact: int, ts: int) -> dict:
     lines = purchase_lines(n)
     return {"id": f"p{n}", "contact": f"m{contact}", "type": "purchase", "ts": ts,
             "attrs": {"total_amount": sum(line["total_line_amount"] for line in lines), "currency": "EUR",
-                      "store_code": STORES[n % 4], "receipt_id": f"r{n}", "lines": lines}}
+                      "store_code": LOYALTY_STORES[n % len(LOYALTY_STORES)], "receipt_id": f"r{n}", "lines": lines}}
 
 
 def _part(catalog: _core.Catalog, events: list[dict], now: int) -> bytes:

@@ -115,43 +115,49 @@ def _journey(i: int) -> dict[str, Any]:
             "nodes": nodes}
 
 
-#: Product categories of the loyalty benchmark's receipt lines.
+#: Product categories and stores of the loyalty benchmark's receipts.
 CATEGORIES = ["coffee", "winter", "shoes", "bags", "food", "toys", "books", "garden"]
+LOYALTY_STORES = [f"S{k:02d}" for k in range(20)]
+BRANDS = 50
 
 
 def loyalty_definitions(rules: int = 1000) -> dict[str, Any]:
     """One tiered loyalty program with ``rules`` rules over ``EVENT_TYPES``.
 
-    Rule j watches ``EVENT_TYPES[j % 10]`` (so 100 of 1,000 watch purchases) in the
-    tiers of j % 3 and up. Purchase rules, by (j // 10) % 5: points per amount spent
-    in one category; spent in one transaction at or above a threshold; a
-    cumulative "every 200 spent" reward; a quantity in one store's receipts, at most
-    twice a day; a x2 multiplier on one category. The other rules credit points
-    when an attribute matches, at most 5 times a week.
+    Rule j watches ``EVENT_TYPES[j % 10]`` (so 100 of 1,000 watch purchases), in
+    the tiers of j % 3 and up, in one of 20 stores. Purchase rules, by (j // 10) %
+    5: points per amount spent on one brand's lines; spent in one transaction at or
+    above a threshold; a cumulative "every 200 spent" reward; a quantity in one
+    transaction, at most twice a day; a x2 multiplier on one category. The other
+    rules credit points when an attribute matches, at most 5 times a week. As in a
+    real program, a purchase is looked at by ~100 rules and a few apply.
     """
     def rule(j: int) -> dict[str, Any]:
         kind = EVENT_TYPES[j % len(EVENT_TYPES)]
+        store = LOYALTY_STORES[(j // 10) % len(LOYALTY_STORES)]
         base = {"name": f"rule_{j:04d}", "tiers": ["bronze", "silver", "gold"][j % 3:]}
-        category = CATEGORIES[j % len(CATEGORIES)]
         if kind != "purchase":
-            return base | {"event": kind, "when": {"attr": "store_code", "op": "equals", "value": STORES[j % 4]},
+            return base | {"event": kind, "when": {"attr": "store_code", "op": "equals", "value": store},
                            "limit": {"times": 5, "per": "week"},
                            "effects": [{"credit": {"points": 1 + j % 5, "kind": "non_qualifying"}}]}
         shape = (j // 10) % 5
         if shape == 0:
-            return base | {"event": "purchase", "purchase": {"lines": {"category": [category]},
+            return base | {"event": "purchase", "purchase": {"lines": {"brand": [f"brand-{j % BRANDS}"]},
                                                              "every_spent_per_transaction": 1},
                            "effects": [{"credit": {"points": 1, "kind": "qualifying"}}]}
         if shape == 1:
-            return base | {"event": "purchase", "purchase": {"spent": {"op": "gte", "value": 20 + j % 200}},
+            return base | {"event": "purchase", "purchase": {"stores": [store], "spent": {"op": "gte", "value": 20 + j % 200}},
                            "effects": [{"credit": {"points": 10, "kind": "non_qualifying"}}]}
         if shape == 2:
-            return base | {"event": "purchase", "purchase": {"every_spent": 200}, "effects": [{"reward": "voucher"}]}
+            return base | {"event": "purchase", "purchase": {"stores": [store], "every_spent": 200},
+                           "effects": [{"reward": "voucher"}]}
         if shape == 3:
-            return base | {"event": "purchase", "purchase": {"stores": [STORES[j % 4]], "quantity": {"op": "gte", "value": 3}},
+            return base | {"event": "purchase", "purchase": {"stores": [store], "quantity": {"op": "gte", "value": 3}},
                            "limit": {"times": 2, "per": "day"},
                            "effects": [{"credit": {"points": 5, "kind": "qualifying"}}]}
-        return base | {"event": "purchase", "purchase": {"lines": {"category": [category]}, "spent": {"op": "gte", "value": 50}},
+        category = CATEGORIES[j % len(CATEGORIES)]
+        return base | {"event": "purchase",
+                       "purchase": {"stores": [store], "lines": {"category": [category]}, "spent": {"op": "gte", "value": 20}},
                        "effects": [{"multiply": {"factor": 2, "kind": "qualifying"}}]}
 
     return {
@@ -168,5 +174,6 @@ def loyalty_definitions(rules: int = 1000) -> dict[str, Any]:
 def purchase_lines(i: int) -> list[dict[str, Any]]:
     """The 5 receipt lines of the loyalty benchmark's ``i``-th purchase."""
     return [{"product": f"sku-{(i * 7 + k) % 500}", "category": CATEGORIES[(i + k) % len(CATEGORIES)],
-             "brand": f"brand-{k}", "quantity": 1 + (i + k) % 3, "total_line_amount": 5 + (i * 13 + k * 7) % 60}
+             "brand": f"brand-{(i * 3 + k * 11) % BRANDS}", "quantity": 1 + (i + k) % 3,
+             "total_line_amount": 5 + (i * 13 + k * 7) % 60}
             for k in range(5)]

@@ -245,8 +245,8 @@ pub struct LoyaltyProgram {
     pub returns_ms: i64,
     pub rewards: Vec<Reward>,
     pub rules: Vec<Rule>,
-    /// Lowercased event type -> rules it is the occasion of, in order.
-    pub by_event: FxHashMap<String, Vec<usize>>,
+    /// Lowercased event type -> rules it is the occasion of.
+    pub by_event: FxHashMap<String, EventRules>,
     /// Lowercased event type -> inactivity rules it resets.
     pub activity: FxHashMap<String, Vec<usize>>,
     /// Rules per member moment, in order.
@@ -256,6 +256,40 @@ pub struct LoyaltyProgram {
     pub on_inactive: Vec<usize>,
     /// Identifies the program's member timers (keys::timer_key run field).
     pub timer_id: u64,
+}
+
+/// The rules of one event type, indexed by the store their purchase condition
+/// names, so a receipt is only looked at by the rules of its store.
+#[derive(Debug, Clone, Default)]
+pub struct EventRules {
+    /// Rules without a store filter, in order.
+    pub any_store: Vec<usize>,
+    /// Lowercased store -> rules naming it, in order.
+    pub by_store: FxHashMap<String, Vec<usize>>,
+}
+
+impl EventRules {
+    /// The rules that may apply to an event in `store`, in document order.
+    pub fn candidates(&self, store: Option<&str>) -> Vec<usize> {
+        let named = match store {
+            Some(s) if !self.by_store.is_empty() => self.by_store.get(&s.to_lowercase()).map_or(&[][..], Vec::as_slice),
+            _ => &[],
+        };
+        let (mut a, mut b) = (self.any_store.iter().peekable(), named.iter().peekable());
+        let mut out = Vec::with_capacity(self.any_store.len() + named.len());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => out.push(if x <= y { *a.next().unwrap() } else { *b.next().unwrap() }),
+                (Some(_), None) => out.extend(a.by_ref().copied()),
+                (None, Some(_)) => out.extend(b.by_ref().copied()),
+                (None, None) => return out,
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.any_store.is_empty() && self.by_store.is_empty()
+    }
 }
 
 impl LoyaltyProgram {
@@ -373,7 +407,20 @@ pub(crate) fn compile(cx: &Cx<'_>, l: &LoyaltyDoc, path: &str, errs: &mut Errs) 
 fn index(lp: &mut LoyaltyProgram) {
     for (i, r) in lp.rules.iter().enumerate() {
         match &r.occasion {
-            Occasion::Event(e) => lp.by_event.entry(e.clone()).or_default().push(i),
+            Occasion::Event(e) => {
+                let rules = lp.by_event.entry(e.clone()).or_default();
+                match r.purchase.as_ref().map(|p| p.stores.as_slice()).filter(|s| !s.is_empty()) {
+                    None => rules.any_store.push(i),
+                    Some(stores) => {
+                        for s in stores {
+                            let list = rules.by_store.entry(s.to_lowercase()).or_default();
+                            if list.last() != Some(&i) {
+                                list.push(i);
+                            }
+                        }
+                    }
+                }
+            }
             Occasion::Join => lp.on_join.push(i),
             Occasion::TierChange => lp.on_tier.push(i),
             Occasion::Birthday => lp.on_birthday.push(i),

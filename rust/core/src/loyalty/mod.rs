@@ -106,8 +106,8 @@ fn expiry_reason(lp: &LoyaltyProgram) -> String {
 fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
     let State { loyalty, profile, facts, .. } = state;
     let member = loyalty.contains_key(&lp.name);
-    let rules = lp.by_event.get(&ev.kind).map_or(&[][..], Vec::as_slice);
-    if !member && (lp.join != Join::Auto || rules.is_empty()) {
+    let indexed = lp.by_event.get(&ev.kind);
+    if !member && (lp.join != Join::Auto || indexed.is_none()) {
         return;
     }
     let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
@@ -118,10 +118,10 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
             m.active_ms.insert(ev.kind.clone(), ev.ts);
         }
     }
-    if rules.is_empty() {
+    let Some(indexed) = indexed else {
         schedule(lp, m, &ev.contact, ev.ts, out.timers);
         return;
-    }
+    };
     if let Some(got) = other_currency(lp, ev) {
         let why = format!("currency '{got}' differs from the program currency '{}': no points", lp.currency.as_deref().unwrap_or(""));
         // Said for members and would-be members alike: nothing earned, and why.
@@ -139,7 +139,8 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
         facts,
     };
     let receipt_id = if is_purchase { receipt.id(&ev.id) } else { "" };
-    let earned = fire_rules_for(cat, lp, rules, m, &occ, &ev.contact, &mut book, receipt_id);
+    let rules = indexed.candidates(receipt.store());
+    let earned = fire_rules_for(cat, lp, &rules, m, &occ, &ev.contact, &mut book, receipt_id);
     if !member && !earned.matched {
         return;
     }
@@ -194,9 +195,11 @@ fn fire_rules(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Membe
 fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_, '_>, receipt: &str) -> Earned {
     let mut fired: Vec<(usize, i64, String)> = Vec::new();
     let mut matched = false;
+    // The tier is the same for every rule of one occasion (it moves after them).
+    let tier = ordered_tier(lp, m);
     for &ri in rules {
         let rule = &lp.rules[ri];
-        match rules::evaluate(lp, rule, m, occ) {
+        match rules::evaluate(lp, rule, m, tier, occ) {
             Outcome::Skip => {}
             Outcome::Counted => matched = true,
             Outcome::Limited { reason } => {

@@ -5,9 +5,24 @@
 use crate::definitions::loyalty::LineFilter;
 use crate::value::{map_get, Value};
 
+/// A receipt line, read once per event.
+struct Line<'a> {
+    product: Option<&'a str>,
+    category: Option<&'a str>,
+    brand: Option<&'a str>,
+    items: i64,
+    cents: i64,
+}
+
+/// A purchase's receipt, read once per event and measured per rule filter.
 pub struct ReceiptView<'a> {
     attrs: &'a [(String, Value)],
-    lines: &'a [Value],
+    lines: Vec<Line<'a>>,
+    store: Option<&'a str>,
+    /// Header `total_amount` in cents, when given.
+    total: Option<i64>,
+    /// Header `quantity`, when given (receipts without lines).
+    quantity: Option<i64>,
 }
 
 /// An amount in cents (numbers only; anything else is 0).
@@ -25,11 +40,17 @@ fn listed(list: &[String], v: Option<&str>) -> bool {
 
 impl<'a> ReceiptView<'a> {
     pub fn new(attrs: &'a [(String, Value)]) -> ReceiptView<'a> {
-        let lines = match map_get(attrs, "lines") {
-            Some(Value::Array(items)) => items.as_slice(),
-            _ => &[],
-        };
-        ReceiptView { attrs, lines }
+        let mut view = ReceiptView { attrs, lines: Vec::new(), store: None, total: None, quantity: None };
+        for (k, v) in attrs {
+            match (k.as_str(), v) {
+                ("lines", Value::Array(items)) => view.lines = items.iter().filter_map(line).collect(),
+                ("store_code", Value::Str(s)) => view.store = Some(s),
+                ("total_amount", v) if v.is_number() => view.total = Some(to_cents(Some(v))),
+                ("quantity", v) => view.quantity = v.as_f64().map(|q| q as i64),
+                _ => {}
+            }
+        }
+        view
     }
 
     /// The receipt's id: `receipt_id`, else the event id.
@@ -41,11 +62,11 @@ impl<'a> ReceiptView<'a> {
     }
 
     pub fn store(&self) -> Option<&'a str> {
-        text(self.attrs, "store_code")
+        self.store
     }
 
     pub fn in_stores(&self, stores: &[String]) -> bool {
-        listed(stores, self.store())
+        listed(stores, self.store)
     }
 
     /// (cents, items, matching lines) for `filter`: with a filter, the matching lines'
@@ -55,30 +76,40 @@ impl<'a> ReceiptView<'a> {
         let mut cents = 0;
         let mut items = 0;
         let mut matched = 0;
-        for line in self.lines {
-            let Value::Map(l) = line else { continue };
+        for l in &self.lines {
             if let Some(f) = filter {
-                let ok = listed(&f.product, text(l, "product"))
-                    && listed(&f.category, text(l, "category"))
-                    && listed(&f.brand, text(l, "brand"));
-                if !ok {
+                if !(listed(&f.product, l.product) && listed(&f.category, l.category) && listed(&f.brand, l.brand)) {
                     continue;
                 }
             }
             matched += 1;
-            cents += to_cents(map_get(l, "total_line_amount"));
-            items += map_get(l, "quantity").and_then(Value::as_f64).map_or(1, |q| q as i64);
+            cents += l.cents;
+            items += l.items;
         }
         if filter.is_none() {
-            if let Some(t) = map_get(self.attrs, "total_amount") {
-                cents = to_cents(Some(t));
-            }
+            cents = self.total.unwrap_or(cents);
             if self.lines.is_empty() {
-                items = map_get(self.attrs, "quantity").and_then(Value::as_f64).map_or(0, |q| q as i64);
+                items = self.quantity.unwrap_or(0);
             }
         }
         (cents, items, matched)
     }
+}
+
+fn line(v: &Value) -> Option<Line<'_>> {
+    let Value::Map(l) = v else { return None };
+    let mut out = Line { product: None, category: None, brand: None, items: 1, cents: 0 };
+    for (k, v) in l {
+        match k.as_str() {
+            "product" => out.product = v.as_str(),
+            "category" => out.category = v.as_str(),
+            "brand" => out.brand = v.as_str(),
+            "quantity" => out.items = v.as_f64().map_or(1, |q| q as i64),
+            "total_line_amount" => out.cents = to_cents(Some(v)),
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// "12.50" for 1250 cents.

@@ -48,10 +48,10 @@ pub fn ordered_tier(lp: &LoyaltyProgram, m: &Member) -> Option<usize> {
     lp.tiers.iter().position(|t| t.name == m.tier)
 }
 
-fn in_scope(lp: &LoyaltyProgram, rule: &Rule, m: &Member) -> bool {
+fn in_scope(lp: &LoyaltyProgram, rule: &Rule, m: &Member, tier: Option<usize>) -> bool {
     let Some(tiers) = &rule.tiers else { return true };
     let vip = lp.tiers.len();
-    tiers.iter().any(|&t| (t == vip && m.vip) || Some(t) == ordered_tier(lp, m))
+    tiers.iter().any(|&t| (t == vip && m.vip) || Some(t) == tier)
 }
 
 fn subscribed_ok(s: Subscribed, m: &Member, ts: i64, lp: &LoyaltyProgram) -> bool {
@@ -74,8 +74,8 @@ fn tier_ok(t: &TierChange, mv: Option<TierMove>) -> bool {
 }
 
 /// Read-only checks; `Some(per-receipt measure)` when they pass.
-fn matches(lp: &LoyaltyProgram, rule: &Rule, m: &Member, occ: &Occ<'_>) -> Option<(i64, i64)> {
-    if rule.start_ms.is_some_and(|s| occ.ts < s) || rule.end_ms.is_some_and(|e| occ.ts >= e) || !in_scope(lp, rule, m) {
+fn matches(lp: &LoyaltyProgram, rule: &Rule, m: &Member, tier: Option<usize>, occ: &Occ<'_>) -> Option<(i64, i64)> {
+    if rule.start_ms.is_some_and(|s| occ.ts < s) || rule.end_ms.is_some_and(|e| occ.ts >= e) || !in_scope(lp, rule, m, tier) {
         return None;
     }
     if let Some(w) = &rule.when {
@@ -117,9 +117,10 @@ fn test(op: &Option<Op>, x: f64) -> bool {
     op.as_ref().is_none_or(|o| o.test(&Value::F64(x), 0) == Some(true))
 }
 
-/// Evaluate `rule` for `occ`, updating the member's progress for it.
-pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, occ: &Occ<'_>) -> Outcome {
-    let Some((cents, items)) = matches(lp, rule, m, occ) else { return Outcome::Skip };
+/// Evaluate `rule` for `occ`, updating the member's progress for it. `tier`: the
+/// member's ordered tier (`ordered_tier`), read once per occasion.
+pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, tier: Option<usize>, occ: &Occ<'_>) -> Outcome {
+    let Some((cents, items)) = matches(lp, rule, m, tier, occ) else { return Outcome::Skip };
     let mut reason = String::with_capacity(96);
     reason.push_str("rule ");
     reason.push_str(&rule.name);
@@ -172,21 +173,26 @@ pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, occ: &Occ<'_>)
         reason.push_str(limit.per.name());
         if left <= 0 {
             reason.push_str(": used up");
-            return Outcome::Limited { reason: tidy(reason) };
+            return Outcome::Limited { reason: tidy(reason, rule) };
         }
         times = times.min(left);
         pr.uses += times as u32;
     }
-    Outcome::Fire { times, reason: tidy(reason) }
+    Outcome::Fire { times, reason: tidy(reason, rule) }
 }
 
-/// "rule r:; x" -> "rule r: x"; "rule r:" -> "rule r" (a rule with no condition text).
-fn tidy(mut reason: String) -> String {
-    if let Some(i) = reason.find(":;") {
-        reason.replace_range(i..i + 2, ":");
-    }
-    if reason.ends_with(':') {
-        reason.pop();
+/// "rule r:; x" -> "rule r: x"; "rule r:" -> "rule r" (a rule with no condition
+/// text before its measures). Looks only right after the prefix: no search.
+fn tidy(mut reason: String, rule: &Rule) -> String {
+    let colon = "rule ".len() + rule.name.len();
+    match reason.as_bytes().get(colon + 1) {
+        None => {
+            reason.truncate(colon);
+        }
+        Some(b';') => {
+            reason.remove(colon + 1);
+        }
+        Some(_) => {}
     }
     reason
 }
