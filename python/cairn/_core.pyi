@@ -211,6 +211,28 @@ def shard_of(contact: str, shards: int) -> int:
     """crc32 (IEEE) of the contact's utf-8 bytes modulo ``shards`` (``ValueError`` when
     ``shards < 1``); the same routing as ``split_frame``."""
 
+class Simulation:
+    """A loyalty simulation over one shard's history (``cairn simulate``). Each
+    contact starts with no membership; events before ``from_ms`` only rebuild its
+    profile and counted histories; from ``from_ms`` on they go through the
+    catalog's loyalty programs (journeys do not run), with member timers fired in
+    time order. Writes nothing."""
+
+    def __init__(self, catalog: Catalog, from_ms: int) -> None: ...
+    def feed(self, rows: list[bytes]) -> None:
+        """Replay stored history rows, in history order (``$timer`` rows are
+        skipped: the simulation fires its own timers). GIL released."""
+    @property
+    def events(self) -> int:
+        """Events replayed through loyalty so far."""
+    @property
+    def ledger_rows(self) -> int:
+        """Ledger rows the replay would have written so far."""
+    def finish(self, until_ms: int) -> list[tuple[str, str, int, int, int, int, str, bool, int]]:
+        """Fire member timers due up to ``until_ms``; then one row per member and
+        program: (contact, program, qualifying, non_qualifying, pending qualifying,
+        pending non-qualifying, tier, vip, rewards). A simulation finishes once."""
+
 def empty_catalog() -> Catalog:
     """A catalog without definitions, version 0."""
 

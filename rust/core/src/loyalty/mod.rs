@@ -113,10 +113,8 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
     let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
     let mut fresh = new_member(lp, ev.ts, profile);
     let m = loyalty.get_mut(&lp.name).unwrap_or(&mut fresh);
-    if member {
-        if lp.activity.contains_key(&ev.kind) {
-            m.active_ms.insert(ev.kind.clone(), ev.ts);
-        }
+    if member && lp.activity.contains_key(&ev.kind) {
+        m.active_ms.insert(ev.kind.clone(), ev.ts);
     }
     let Some(indexed) = indexed else {
         schedule(lp, m, &ev.contact, ev.ts, out.timers);

@@ -160,7 +160,7 @@ pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, tier: Option<u
         pr.counted.drain(..n as usize);
     }
     if let Some(limit) = rule.limit {
-        let pr = progress.as_deref_mut().expect("limited rules keep progress");
+        let pr = progress.expect("limited rules keep progress");
         let period = period_start(occ.ts, limit.per, lp.zone);
         if pr.period != period {
             pr.period = period;
