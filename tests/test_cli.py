@@ -222,6 +222,21 @@ def test_member_shows_balances_rewards_and_the_ledger(engine, defs_file: Path, t
     assert nobody.exit_code != 0 and "not a member of any loyalty program" in nobody.output
 
 
+def test_simulate_compares_a_candidate_rule_set(engine, defs_file: Path, tmp_path: Path) -> None:
+    cli(engine, "apply", str(defs_file))
+    cli(engine, "send", str(ndjson(tmp_path / "events.ndjson", EVENTS)))
+    rules = write(tmp_path / "double.yaml", "loyalty:\n  - name: club\n    rules:\n      - name: every_purchase\n"
+                  "        event: purchase\n        effects: [{credit: {points: 20, kind: qualifying}}]\n")
+    shown = cli(engine, "simulate", str(rules), "--from", "2020-01-01")
+    assert shown.exit_code == 0, shown.output
+    out = flat(shown.output)
+    assert "simulation from 2020-01-01" in out and "2 member(s) change" in out
+    found = json.loads(cli(engine, "simulate", str(rules), "--from", "2020-01-01", "--json").output)
+    assert found["programs"]["club"]["live"]["qualifying"] * 2 == found["programs"]["club"]["candidate"]["qualifying"]
+    bad = cli(engine, "simulate", str(rules), "--from", "yesterday")
+    assert bad.exit_code != 0 and "not an ISO 8601 date" in bad.output
+
+
 def test_contact_unknown_exits_1(engine) -> None:
     result = cli(engine, "contact", "nobody")
     assert result.exit_code == 1

@@ -114,8 +114,7 @@ def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str |
 
 
 def _iso_ms(text: str) -> int:
-    import datetime as dt
-
+    """An ISO 8601 date or date-time in ms (UTC unless it carries an offset)."""
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -285,17 +284,6 @@ def contact(contact_id: str, last: int, as_json: bool, host: str, port: int, tok
     _show(found, as_json, render.contact)
 
 
-def _instant_ms(text: str) -> int:
-    """An ISO date (midnight UTC) or date-time (UTC unless it has an offset) in ms."""
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date; write 2026-01-31 or 2026-01-31T09:00:00Z") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return int(when.timestamp() * 1000)
-
-
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--from", "from_", required=True, help="Replay history from this date (ISO, UTC unless an offset is given).")
@@ -307,7 +295,7 @@ def simulate(file: Path, from_: str, members: int, as_json: bool, host: str, por
     report points, tiers and rewards of both, per program and per member. Writes nothing."""
     from cairn.client import CairnServerError
 
-    from_ms = _instant_ms(from_)
+    from_ms = _iso_ms(from_)
     with _client(host, port, token) as client, err_console.status(f"replaying history through {file.name} on every shard"):
         try:
             found = client.simulate(file.read_text(), from_ms, name=file.name, limit=members)
