@@ -167,10 +167,12 @@ class BatchResult:
     longer fit in their contact's ``recent`` list: dedup and history index for older
     events."""
     history: Final[list[tuple[bytes, bytes]]]
-    """(seq8 shard history sequence, the normalized event map plus ``"seq"`` and
-    ``"runs"``: what this event did to each program run, each the array ``[program,
-    version, run id (0: not entered), [[node, outcome, reason], ...]]``).
-    Append-only: sequences only grow."""
+    """(seq8 shard history sequence, history row). Append-only: sequences only
+    grow. Rows are stored compactly, as the msgpack array ``[id, contact, type, ts,
+    attrs, source, runs]`` (the sequence is the key); read one with
+    ``named_history``: the normalized event map plus ``"seq"`` and ``"runs"``: what
+    this event did to each program run, each the array ``[program, version, run id
+    (0: not entered), [[node, outcome, reason], ...]]``."""
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
     ledger: Final[list[tuple[bytes, bytes]]]
@@ -180,13 +182,18 @@ class BatchResult:
     "rule", "version", "kind", "delta", "balance", "reason"}``)."""
     outbox: Final[list[tuple[bytes, bytes]]]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
-    within that event; keys only grow, so the outbox is append-only; effect map ``{"id", "kind":
-    "message" | "audience" | "webhook", "contact", "channel", "to", "program",
-    "version", "run", "node", "event_id" (the run's trigger), "created_ms",
-    "message"?: {"text", "subject"?, "html"?, "title"?}, "audience"?: {"name", "op"},
-    "webhook"?: {"url", "body"}, "context": {"contact", "event": the trigger {"id",
-    "type", "ts", "source", "attrs"}, "profile": the fields its templates read,
-    "loyalty": {program: {"qualifying", "non_qualifying"}}}}``)."""
+    within that event; keys only grow, so the outbox is append-only; effect).
+    Effects are stored compactly, as the msgpack array ``[id, contact, channel, to
+    (nil: the contact), program, version, run, node, created_ms, message, audience,
+    webhook, [trigger event [id, type, ts, source, attrs], profile, loyalty {program:
+    [qualifying, non_qualifying]}]]`` (the payloads an effect does not carry are
+    nil); read one with ``named_effect``: ``{"id", "kind": "message" | "audience" |
+    "webhook", "contact", "channel", "to", "program", "version", "run", "node",
+    "event_id" (the run's trigger), "created_ms", "message"?: {"text", "subject"?,
+    "html"?, "title"?}, "audience"?: {"name", "op"}, "webhook"?: {"url", "body"},
+    "context": {"contact", "event": the trigger {"id", "type", "ts", "source",
+    "attrs"}, "profile": the fields its templates read, "loyalty": {program:
+    {"qualifying", "non_qualifying"}}}}``."""
     timers: Final[list[bytes]]
     """Timer keys to write (empty values), sorted: runs that now wait."""
     timer_deletes: Final[list[bytes]]
@@ -218,3 +225,13 @@ def operators(attr_type: str) -> list[str]:
 def named_state(contact: str, raw: bytes) -> bytes:
     """A stored state re-encoded as a msgpack named map (see ``BatchResult.states``);
     ``CairnError`` when it cannot be decoded."""
+
+def named_history(raw: bytes, seq: int) -> bytes:
+    """A stored history row (``BatchResult.history``) re-encoded as a msgpack named
+    map, ``seq`` being its key's sequence; rows stored as named maps by earlier
+    builds read too. ``CairnError`` when it cannot be decoded."""
+
+def named_effect(raw: bytes) -> bytes:
+    """A stored outbox effect (``BatchResult.outbox``) re-encoded as a msgpack named
+    map; effects stored as named maps by earlier builds read too. ``CairnError``
+    when it cannot be decoded."""

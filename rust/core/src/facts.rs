@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::definitions::{Catalog, Ctx};
-use crate::event::Event;
+use crate::event::{Event, StoredHistory};
 use crate::value::{map_get, Value};
 use crate::vecmap::VecMap;
 
@@ -77,8 +77,8 @@ pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts,
 /// Count stored history into facts a new catalog starts counting (`keys`), so a
 /// segment or condition on "the last 30 days" sees the last 30 days at once.
 ///
-/// `history`: stored history rows (the normalized event and more), in sequence
-/// order; `states`: the stored states of their contacts (others are skipped).
+/// `history`: stored history rows (`event::HistoryRow`, or named maps stored
+/// before rows were compact), in sequence order; `states`: the stored states of their contacts (others are skipped).
 /// Returns the changed states, encoded, sorted by contact.
 pub fn backfill<H, K, V>(cat: &Catalog, keys: &[u64], history: &[H], states: &[(K, V)]) -> Result<crate::rows::Rows, crate::error::StateError>
 where
@@ -95,7 +95,7 @@ where
     for raw in history {
         // History rows are the engine's own; one that does not read as an event
         // (none should) counts nothing rather than stopping the apply.
-        let Ok(ev) = crate::value::decode_owned_fast::<Event>(raw.as_ref()) else { continue };
+        let Ok(ev) = StoredHistory::read_event(raw.as_ref()) else { continue };
         let mine: Vec<usize> = idx.iter().copied().filter(|&i| cat.facts[i].event == ev.kind).collect();
         if mine.is_empty() {
             continue;
@@ -116,7 +116,7 @@ pub fn backfill_contacts<H: AsRef<[u8]>>(cat: &Catalog, keys: &[u64], history: &
     let types: Vec<&str> = cat.facts.iter().filter(|f| keys.contains(&f.key)).map(|f| f.event.as_str()).collect();
     let mut out: Vec<Vec<u8>> = history
         .iter()
-        .filter_map(|raw| crate::value::decode_owned_fast::<Event>(raw.as_ref()).ok())
+        .filter_map(|raw| StoredHistory::read_event(raw.as_ref()).ok())
         .filter(|ev| types.contains(&ev.kind.as_str()))
         .map(|ev| ev.contact.into_bytes())
         .collect();

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use cairn_core::definitions::compile_next;
+use cairn_core::effect::named_effect;
+use cairn_core::event::named_history;
 use cairn_core::keys::parse_timer_key;
 use cairn_core::state::State;
 use cairn_core::value::{decode_exact, encode};
@@ -38,7 +40,10 @@ struct Shard {
     ids: u64,
     /// Every effect written: (channel, contact, node, text).
     sent: Vec<(String, String, String, String)>,
-    /// Every history row written, in order.
+    /// Every history row written, in order, as stored.
+    stored_history: Vec<Vec<u8>>,
+    /// The same rows as readers see them (named maps, as rows were stored before
+    /// they were compact).
     history: Vec<Value>,
 }
 
@@ -58,13 +63,15 @@ impl Shard {
             self.timers.remove(k);
         }
         for (_, v) in r.outbox.iter() {
-            let e: Value = decode_exact(v).unwrap();
+            let e: Value = decode_exact(&named_effect(v).unwrap()).unwrap();
             let text = e.get("message").and_then(|m| m.get("text")).and_then(Value::as_str).unwrap_or("").to_owned();
             let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             self.sent.push((field("channel"), field("contact"), field("node"), text));
         }
-        for (_, v) in r.history.iter() {
-            self.history.push(decode_exact(v).unwrap());
+        for (k, v) in r.history.iter() {
+            let seq = u64::from_be_bytes(k.try_into().unwrap());
+            self.history.push(decode_exact(&named_history(v, seq).unwrap()).unwrap());
+            self.stored_history.push(v.to_vec());
         }
         r
     }
@@ -153,7 +160,7 @@ fn replay_is_deterministic() {
         shard.send(&cat, T0, "ann", "signup", serde_json::json!({"x": 1}));
         shard.send(&cat, T0 + HOUR, "bob", "signup", serde_json::json!({}));
         shard.fire(&cat, T0 + 3 * DAY);
-        (shard.states, shard.history.iter().map(encode).collect::<Vec<_>>())
+        (shard.states, shard.stored_history)
     };
     assert_eq!(run(), run());
 }
@@ -336,9 +343,13 @@ fn new_counted_histories_are_backfilled_from_stored_history() {
     )
     .unwrap();
     let keys: Vec<u64> = counting.facts.iter().map(|f| f.key).collect();
-    let history: Vec<Vec<u8>> = shard.history.iter().map(encode).collect();
-    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &history), vec![b"ann".to_vec(), b"bob".to_vec()]);
     let states: Vec<(Vec<u8>, Vec<u8>)> = shard.states.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // Rows as stored now, and as named maps (how rows were stored before): both count.
+    let named: Vec<Vec<u8>> = shard.history.iter().map(encode).collect();
+    assert_eq!(cairn_core::facts::backfill(&counting, &keys, &named, &states), cairn_core::facts::backfill(&counting, &keys, &shard.stored_history, &states));
+    let history = shard.stored_history;
+    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &history), vec![b"ann".to_vec(), b"bob".to_vec()]);
+    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &named), vec![b"ann".to_vec(), b"bob".to_vec()]);
     let rows = cairn_core::facts::backfill(&counting, &keys, &history, &states).unwrap();
     let stored = rows.to_vec();
     let members = cairn_core::inspect::segment_members(&counting, 0, &stored, T0 + DAY).unwrap();

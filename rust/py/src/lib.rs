@@ -368,6 +368,23 @@ fn named_state<'py>(py: Python<'py>, contact: &str, raw: &[u8]) -> PyResult<Boun
     Ok(PyBytes::new(py, &state.encode_named()))
 }
 
+/// A stored history row as a msgpack named map, `seq` being its key (history rows
+/// are stored compactly, as arrays without their sequence; rows stored as named
+/// maps before read too).
+#[pyfunction]
+fn named_history<'py>(py: Python<'py>, raw: &[u8], seq: u64) -> PyResult<Bound<'py, PyBytes>> {
+    let named = core::event::named_history(raw, seq).map_err(|e| CairnError::new_err(format!("history row {seq}: {e}")))?;
+    Ok(PyBytes::new(py, &named))
+}
+
+/// A stored outbox effect as a msgpack named map (effects are stored compactly, as
+/// arrays; effects stored as named maps before read too).
+#[pyfunction]
+fn named_effect<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let named = core::effect::named_effect(raw).map_err(|e| CairnError::new_err(format!("effect: {e}")))?;
+    Ok(PyBytes::new(py, &named))
+}
+
 /// The operators conditions offer for an attribute type (J-6), e.g. "number".
 #[pyfunction]
 fn operators(attr_type: &str) -> PyResult<Vec<&'static str>> {
@@ -393,6 +410,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(empty_catalog, m)?)?;
     m.add_function(wrap_pyfunction!(operators, m)?)?;
     m.add_function(wrap_pyfunction!(named_state, m)?)?;
+    m.add_function(wrap_pyfunction!(named_history, m)?)?;
+    m.add_function(wrap_pyfunction!(named_effect, m)?)?;
     m.add("CairnError", py.get_type::<CairnError>())?;
     m.add("DefinitionError", py.get_type::<DefinitionError>())?;
     m.add("FrameError", py.get_type::<FrameError>())?;
