@@ -193,7 +193,7 @@ class ShardStore:
         tm["commit_s"] += t4 - t3
         return list(result.parts)
 
-    def _put(self, txn: lmdb.Transaction, row: str, items: list[tuple[bytes, bytes]]) -> None:
+    def _put(self, txn: lmdb.Transaction, row: str, items: _core.Rows) -> None:
         cursor = txn.cursor(self.dbs[_ROW_DB[row]])
         if row not in _APPEND:
             cursor.putmulti(items)

@@ -221,3 +221,24 @@ def test_rows_stored_as_named_maps_by_earlier_builds_still_read(make_store, tmp_
     # New counted histories are backfilled from old rows as from new ones.
     store.install(parse(COUNTING, "counting.yaml")[0], 2)
     assert store.segment_page("buyers", NOW)[0] == ["ann"]
+
+
+def test_rows_from_the_core_are_a_sequence_read_lazily(store):
+    batch = _core.Batch([part(store, purchases(range(3)) + purchases(range(2), "bob"))])
+    result = store.catalog.apply(batch, [], [], NOW)
+    history = result.history
+    assert len(history) == 5 and bool(history) and not result.seen
+    seqs = [int.from_bytes(key, "big") for key, _ in history]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert history[-1] == history[4] == list(history)[4]
+    assert all(type(r) is tuple and type(r[0]) is bytes and type(r[1]) is bytes for r in history)
+    with pytest.raises(IndexError):
+        history[5]
+    first, second = iter(history), iter(history)
+    assert [next(first), next(first)] == [history[0], history[1]]
+    assert next(second) == history[0], "each iterator walks the rows on its own"
+    assert first.__length_hint__() == 3
+    # Rows go back in as stored states, as putmulti input, and into a dict.
+    states = result.states
+    assert [k for k, _ in states] == [b"ann", b"bob"] and dict(states).keys() == {b"ann", b"bob"}
+    assert store.catalog.apply(batch, states, [], NOW).duplicates == 5

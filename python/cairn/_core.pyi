@@ -2,7 +2,7 @@
 ``cairn-core``). All byte formats are msgpack; see docs/definitions.md and
 docs/wire-protocol.md."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 class CairnError(Exception):
@@ -63,7 +63,7 @@ class Catalog:
         keys: list[int],
         history: list[bytes],
         states: Callable[[list[bytes]], list[tuple[bytes, bytes]]],
-    ) -> list[tuple[bytes, bytes]]:
+    ) -> Rows:
         """Count stored ``history`` rows (in sequence order) into the counted histories
         ``keys`` of their contacts' states. ``states`` is called with the sorted contact
         keys to read and returns the (key, state) rows found (an LMDB cursor's
@@ -87,7 +87,7 @@ class Catalog:
     def apply(
         self,
         batch: Batch,
-        states: list[tuple[bytes, bytes]],
+        states: Sequence[tuple[bytes, bytes]],
         seen: list[tuple[bytes, bytes]] | Callable[[list[bytes]], list[tuple[bytes, bytes]]],
         now_ms: int,
         next_seq: int = 1,
@@ -145,11 +145,23 @@ class FrameSplit:
     total: Final[int]
     """Number of events in the frame (accepted + rejected)."""
 
+class Rows(Sequence[tuple[bytes, bytes]]):
+    """One table's (key, value) rows from the core, ready for LMDB ``putmulti``.
+    The rows stay in one Rust buffer; each (key, value) tuple of new ``bytes`` is
+    made when it is read (indexing or iterating), so a ``putmulti`` that iterates
+    them drops each tuple as soon as it is written instead of holding a batch's
+    worth of tuples at once. Indexing takes integers (negative from the end), not
+    slices."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> tuple[bytes, bytes]: ...  # type: ignore[override]
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
+
 class BatchResult:
     """Rows produced by ``Catalog.apply``, ready for LMDB ``putmulti`` in one write
     transaction. Keys: ``seq8`` = 8-byte big-endian unsigned integer."""
 
-    states: Final[list[tuple[bytes, bytes]]]
+    states: Final[Rows]
     """(contact, state) for every contact with an accepted event, sorted by contact.
     States are stored compactly (msgpack arrays, fields in declaration order); read
     one with ``named_state``: ``{"v": 1, "profile": {...}, "events": n, "ledger_seq":
@@ -162,11 +174,11 @@ class BatchResult:
     "conversions"}}, "facts": {fact key: {value: [ts, ...]}}, "sends": {channel:
     [ts, ...]}}``. Finished runs are not in the state: their steps are in the history
     rows of the events that moved them."""
-    seen: Final[list[tuple[bytes, bytes]]]
+    seen: Final[Rows]
     """(contact + b"\\x00" + id, seq8 of the event's history row) for ids that no
     longer fit in their contact's ``recent`` list: dedup and history index for older
     events."""
-    history: Final[list[tuple[bytes, bytes]]]
+    history: Final[Rows]
     """(seq8 shard history sequence, history row). Append-only: sequences only
     grow. Rows are stored compactly, as the msgpack array ``[id, contact, type, ts,
     attrs, source, runs]`` (the sequence is the key); read one with
@@ -175,12 +187,12 @@ class BatchResult:
     (0: not entered), [[node, outcome, reason], ...]]``."""
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
-    ledger: Final[list[tuple[bytes, bytes]]]
+    ledger: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index; append-only; a
     member's rows are found through its history sequences), ``{"seq" (the member's
     ledger sequence), "ts", "event_id", "program",
     "rule", "version", "kind", "delta", "balance", "reason"}``)."""
-    outbox: Final[list[tuple[bytes, bytes]]]
+    outbox: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
     within that event; keys only grow, so the outbox is append-only; effect).
     Effects are stored compactly, as the msgpack array ``[id, contact, channel, to
