@@ -11,6 +11,11 @@ batch ROUNDS times and prints events/s, the bytes per event each table is writte
     valgrind --tool=callgrind --toggle-collect='*pymethod_apply*' \\
         .venv/bin/python benches/profile_core.py 1      # instructions, deterministic
 
+The toggle also collects the apply that gives the contacts their state (a
+10,000-event batch from empty states, about as costly as the measured one): the
+total for ROUNDS=1 covers two batches. One steady batch is the total for ROUNDS=2
+minus the total for ROUNDS=1.
+
 The wall clock of this machine is noisy (10-30% between runs); instruction counts
 from callgrind are not, so compare builds with them.
 """
