@@ -206,7 +206,7 @@ class ShardStore:
         tm["commit_s"] += t4 - t3
         return list(result.parts)
 
-    def _put(self, txn: lmdb.Transaction, row: str, items: list[tuple[bytes, bytes]]) -> None:
+    def _put(self, txn: lmdb.Transaction, row: str, items: _core.Rows) -> None:
         cursor = txn.cursor(self.dbs[_ROW_DB[row]])
         if row not in _APPEND:
             cursor.putmulti(items)
@@ -222,7 +222,9 @@ class ShardStore:
     # -- outbox, drained by the dispatcher ------------------------------------------
 
     def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
-        """Up to ``limit`` effects whose next attempt is due: (handle, effect, attempts).
+        """Up to ``limit`` effects whose next attempt is due: (handle, effect as a
+        msgpack named map, attempts). Effects are stored compactly; the core names
+        them here, so the dispatcher and templates see the documented map.
 
         Retries whose time has come go first (the ``retry`` table is ordered by that
         time), then first attempts in creation order. Neither scan looks at an effect
@@ -234,16 +236,18 @@ class ShardStore:
                 if len(due) >= limit or _SEQ.unpack_from(key)[0] > now_ms:
                     break
                 info = _unpack(raw)
-                due.append((_RETRY + key, self._with_recent(txn, key[_SEQ.size:], info["effect"]), info["attempts"]))
-            for key, effect in txn.cursor(self.dbs["outbox"]):
+                effect = _core.named_effect(info["effect"])
+                due.append((_RETRY + key, self._with_recent(txn, key[_SEQ.size:], effect), info["attempts"]))
+            for key, raw in txn.cursor(self.dbs["outbox"]):
                 if len(due) >= limit:
                     break
-                due.append((_FIRST + key, self._with_recent(txn, key, effect), 0))
+                due.append((_FIRST + key, self._with_recent(txn, key, _core.named_effect(raw)), 0))
         return due
 
     def _with_recent(self, txn: lmdb.Transaction, key: bytes, raw: bytes) -> bytes:
         """Add ``context.recent`` (the contact's events before the one that caused
-        the effect, newest first) to an effect whose templates read ``recent``.
+        the effect, newest first) to an effect (named map) whose templates read
+        ``recent``.
 
         Read here rather than carried in every effect: few templates use it, and
         history before the causing event never changes, so a retry renders the same.
@@ -256,11 +260,17 @@ class ShardStore:
             return raw
         before = key[:_SEQ.size]
         seqs = [s for s in self._history_seqs(txn, effect["contact"]) if s < before][-RECENT_EVENTS:]
-        rows = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
+        rows = self._history_rows(txn, seqs)
         effect["context"]["recent"] = [
             {**(r.get("attrs") or {}), "attrs": r.get("attrs") or {}, "id": r["id"], "type": r["type"], "ts": r["ts"]}
             for r in reversed(rows) if not r["type"].startswith("$")]
         return msgpack.packb(effect)
+
+    def _history_rows(self, txn: lmdb.Transaction, keys: list[bytes]) -> list[dict[str, Any]]:
+        """The history rows found under ``keys``, in order, as dicts: rows are stored
+        compactly, without their sequence (the key); the core names them."""
+        found = txn.cursor(self.dbs["history"]).getmulti(keys)
+        return [_unpack(_core.named_history(raw, _SEQ.unpack(key)[0])) for key, raw in found]
 
     def _history_seqs(self, txn: lmdb.Transaction, contact: str) -> list[bytes]:
         """The history keys of ``contact``'s events, oldest first: the latest ids
@@ -287,9 +297,12 @@ class ShardStore:
                     continue  # settled already
                 key, effect, attempts = taken
                 if retry_at is None:
-                    row = {"effect": _unpack(effect), "error": error, "attempts": attempts + 1, "ms": now_ms}
+                    # Dead letters are read by people, rarely: they keep the named map.
+                    row = {"effect": _unpack(_core.named_effect(effect)), "error": error,
+                           "attempts": attempts + 1, "ms": now_ms}
                     txn.put(key, msgpack.packb(row), db=self.dbs["dead"])
                 else:
+                    # The stored (compact) bytes as they are: outbox_due names them.
                     info = {"effect": effect, "attempts": attempts + 1, "error": error}
                     txn.put(_SEQ.pack(retry_at) + key, msgpack.packb(info), db=self.dbs["retry"])
 
@@ -318,7 +331,7 @@ class ShardStore:
             state = _state(key, raw)
             seqs = self._history_seqs(txn, contact)
             shown = seqs[-last:] if last else []
-            history = [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(shown)]
+            history = self._history_rows(txn, shown)
             ledger_cursor = txn.cursor(self.dbs["ledger"])
             ledger = [_unpack(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
             return {"contact": contact, "state": state, "history": history, "ledger": ledger}
@@ -363,7 +376,7 @@ class ShardStore:
         """Every stored history row of ``contact``, oldest first (explain)."""
         with self.env.begin() as txn:
             seqs = self._history_seqs(txn, contact)
-            return [_unpack(v) for _, v in txn.cursor(self.dbs["history"]).getmulti(seqs)]
+            return self._history_rows(txn, seqs)
 
     def attributes(self, event_type: str) -> list[tuple[str, str, int]]:
         """(attribute, inferred type, last seen ms) seen on events of ``event_type``."""

@@ -133,3 +133,115 @@ def test_due_retries_come_before_first_attempts_and_respect_the_limit(notifying)
     store.apply([part(store, purchases(range(2, 4)))], NOW)
     due = store.outbox_due(2, NOW)
     assert [msgpack.unpackb(e)["event_id"] for _, e, _ in due] == ["o1", "o0"]
+
+
+RECENT = """
+loyalty:
+  - name: club
+    rules:
+      - name: every_purchase
+        event: purchase
+        effects: [{credit: {points: 10, kind: qualifying}}]
+programs:
+  - name: thanks
+    trigger: {event: purchase}
+    nodes:
+      - id: say
+        type: action
+        send: {channel: in_app, text: "{{ profile.name }}: {{ recent | map(attribute='id') | join(',') }}"}
+        next: done
+      - {id: done, type: end}
+"""
+COUNTING = RECENT + """
+segments:
+  - name: buyers
+    when: {event: purchase, within: 30d, count: {op: gte, value: 3}}
+"""
+
+
+def _rewrite_named(store: ShardStore) -> None:
+    """Store every history row and outbox effect as the named maps earlier builds
+    wrote (the core's named forms are those bytes exactly), retries included."""
+    with store.env.begin(write=True) as txn:
+        history = txn.cursor(store.dbs["history"])
+        for key, raw in list(history):
+            txn.put(key, _core.named_history(raw, int.from_bytes(key, "big")), db=store.dbs["history"])
+        for key, raw in list(txn.cursor(store.dbs["outbox"])):
+            txn.put(key, _core.named_effect(raw), db=store.dbs["outbox"])
+        for key, raw in list(txn.cursor(store.dbs["retry"])):
+            info = msgpack.unpackb(raw)
+            info["effect"] = _core.named_effect(info["effect"])
+            txn.put(key, msgpack.packb(info), db=store.dbs["retry"])
+
+
+def test_rows_are_stored_compactly_and_read_as_named_maps(make_store):
+    store = make_store(RECENT, "compact")
+    store.apply([part(store, [{"id": "p", "contact": "ann", "type": "$profile", "attrs": {"set": {"name": "Ann"}}}]
+                      + purchases(range(3)))], NOW)
+    with store.env.begin() as txn:
+        key, raw = next(iter(txn.cursor(store.dbs["history"])))
+        effects = [v for _, v in txn.cursor(store.dbs["outbox"])]
+    # Arrays without field names; the sequence is only in the key.
+    assert msgpack.unpackb(raw)[:4] == ["p", "ann", "$profile", NOW]
+    assert b"contact" not in raw and b"contact" not in effects[0]
+    row = msgpack.unpackb(_core.named_history(raw, 1))
+    assert (row["id"], row["seq"], row["runs"]) == ("p", 1, [])
+    due = [msgpack.unpackb(e) for _, e, _ in store.outbox_due(10, NOW)]
+    assert [(e["kind"], e["to"], e["event_id"], e["context"]["contact"]) for e in due] == [
+        ("message", "ann", f"o{i}", "ann") for i in range(3)]
+    # Templates read recent events from history rows, and the profile and balances.
+    assert [[r["id"] for r in e["context"]["recent"]] for e in due] == [[], ["o0"], ["o1", "o0"]]
+    assert due[2]["context"]["profile"] == {"name": "Ann"}
+    # Loyalty runs before programs: the message about the third purchase sees its points.
+    assert due[2]["context"]["loyalty"] == {"club": {
+        "qualifying": 30, "non_qualifying": 0, "pending_qualifying": 0, "pending_non_qualifying": 0,
+        "tier": "", "vip": False, "rewards": 0}}
+    with pytest.raises(_core.CairnError, match="history row 7"):
+        _core.named_history(b"\x93\x01\x02\x03", 7)
+    with pytest.raises(_core.CairnError):
+        _core.named_effect(raw)  # a history row is not an effect
+
+
+def test_rows_stored_as_named_maps_by_earlier_builds_still_read(make_store, tmp_path):
+    store = make_store(RECENT, "old")
+    store.apply([part(store, purchases(range(4)))], NOW)
+    (first, *_rest) = store.outbox_due(10, NOW)
+    store.outbox_settle([], [(first[0], "busy", NOW)], NOW)  # one waits in the retry table
+    before = (store.history("ann"), store.contact("ann"), store.outbox_due(10, NOW))
+    _rewrite_named(store)
+    with store.env.begin() as txn:
+        assert msgpack.unpackb(txn.get((1).to_bytes(8, "big"), db=store.dbs["history"]))["seq"] == 1
+    assert (store.history("ann"), store.contact("ann"), store.outbox_due(10, NOW)) == before
+    # Old and new rows side by side: the new effect's template reads both.
+    store.apply([part(store, purchases(range(4, 5)))], NOW)
+    assert [e["id"] for e in store.history("ann")] == [f"o{i}" for i in range(5)]
+    *_, (_, newest, _) = store.outbox_due(10, NOW)
+    assert [r["id"] for r in msgpack.unpackb(newest)["context"]["recent"]] == ["o3", "o2", "o1", "o0"]
+    # The dead-letter list keeps the named effect, from either form.
+    due = store.outbox_due(10, NOW)
+    store.outbox_settle([], [(h, "gone", None) for h, _, _ in due], NOW)
+    assert [d["effect"]["event_id"] for d in store.dead_letters()] == [f"o{i}" for i in range(5)]
+    # New counted histories are backfilled from old rows as from new ones.
+    store.install(parse(COUNTING, "counting.yaml")[0], 2)
+    assert store.segment_page("buyers", NOW)[0] == ["ann"]
+
+
+def test_rows_from_the_core_are_a_sequence_read_lazily(store):
+    batch = _core.Batch([part(store, purchases(range(3)) + purchases(range(2), "bob"))])
+    result = store.catalog.apply(batch, [], [], NOW)
+    history = result.history
+    assert len(history) == 5 and bool(history) and not result.seen
+    seqs = [int.from_bytes(key, "big") for key, _ in history]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert history[-1] == history[4] == list(history)[4]
+    assert all(type(r) is tuple and type(r[0]) is bytes and type(r[1]) is bytes for r in history)
+    with pytest.raises(IndexError):
+        history[5]
+    first, second = iter(history), iter(history)
+    assert [next(first), next(first)] == [history[0], history[1]]
+    assert next(second) == history[0], "each iterator walks the rows on its own"
+    assert first.__length_hint__() == 3
+    # Rows go back in as stored states, as putmulti input, and into a dict.
+    states = result.states
+    assert [k for k, _ in states] == [b"ann", b"bob"] and dict(states).keys() == {b"ann", b"bob"}
+    assert store.catalog.apply(batch, states, [], NOW).duplicates == 5

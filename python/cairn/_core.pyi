@@ -2,7 +2,7 @@
 ``cairn-core``). All byte formats are msgpack; see docs/definitions.md and
 docs/wire-protocol.md."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 class CairnError(Exception):
@@ -66,7 +66,7 @@ class Catalog:
         keys: list[int],
         history: list[bytes],
         states: Callable[[list[bytes]], list[tuple[bytes, bytes]]],
-    ) -> list[tuple[bytes, bytes]]:
+    ) -> Rows:
         """Count stored ``history`` rows (in sequence order) into the counted histories
         ``keys`` of their contacts' states. ``states`` is called with the sorted contact
         keys to read and returns the (key, state) rows found (an LMDB cursor's
@@ -90,7 +90,7 @@ class Catalog:
     def apply(
         self,
         batch: Batch,
-        states: list[tuple[bytes, bytes]],
+        states: Sequence[tuple[bytes, bytes]],
         seen: list[tuple[bytes, bytes]] | Callable[[list[bytes]], list[tuple[bytes, bytes]]],
         now_ms: int,
         next_seq: int = 1,
@@ -147,11 +147,23 @@ class FrameSplit:
     total: Final[int]
     """Number of events in the frame (accepted + rejected)."""
 
+class Rows(Sequence[tuple[bytes, bytes]]):
+    """One table's (key, value) rows from the core, ready for LMDB ``putmulti``.
+    The rows stay in one Rust buffer; each (key, value) tuple of new ``bytes`` is
+    made when it is read (indexing or iterating), so a ``putmulti`` that iterates
+    them drops each tuple as soon as it is written instead of holding a batch's
+    worth of tuples at once. Indexing takes integers (negative from the end), not
+    slices."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> tuple[bytes, bytes]: ...  # type: ignore[override]
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
+
 class BatchResult:
     """Rows produced by ``Catalog.apply``, ready for LMDB ``putmulti`` in one write
     transaction. Keys: ``seq8`` = 8-byte big-endian unsigned integer."""
 
-    states: Final[list[tuple[bytes, bytes]]]
+    states: Final[Rows]
     """(contact, state) for every contact with an accepted event, sorted by contact.
     States are stored compactly (msgpack arrays, fields in declaration order); read
     one with ``named_state``: ``{"v": 1, "profile": {...}, "events": n, "ledger_seq":
@@ -164,33 +176,41 @@ class BatchResult:
     "conversions"}}, "facts": {fact key: {value: [ts, ...]}}, "sends": {channel:
     [ts, ...]}}``. Finished runs are not in the state: their steps are in the history
     rows of the events that moved them."""
-    seen: Final[list[tuple[bytes, bytes]]]
+    seen: Final[Rows]
     """(contact + b"\\x00" + id, seq8 of the event's history row) for ids that no
     longer fit in their contact's ``recent`` list: dedup and history index for older
     events."""
-    history: Final[list[tuple[bytes, bytes]]]
-    """(seq8 shard history sequence, the normalized event map plus ``"seq"`` and
-    ``"runs"``: what this event did to each program run, each the array ``[program,
-    version, run id (0: not entered), [[node, outcome, reason], ...]]``).
-    Append-only: sequences only grow."""
+    history: Final[Rows]
+    """(seq8 shard history sequence, history row). Append-only: sequences only
+    grow. Rows are stored compactly, as the msgpack array ``[id, contact, type, ts,
+    attrs, source, runs]`` (the sequence is the key); read one with
+    ``named_history``: the normalized event map plus ``"seq"`` and ``"runs"``: what
+    this event did to each program run, each the array ``[program, version, run id
+    (0: not entered), [[node, outcome, reason], ...]]``."""
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
-    ledger: Final[list[tuple[bytes, bytes]]]
+    ledger: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index; append-only; a
     member's rows are found through its history sequences), ``{"ts", "event_id",
     "program", "rule", "version", "kind", "entry", "delta", "pending_delta",
     "balance", "pending", "reason", "reference"}``; per kind, ``delta`` sums to the
     available balance and ``pending_delta`` to the pending one)."""
-    outbox: Final[list[tuple[bytes, bytes]]]
+    outbox: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
-    within that event; keys only grow, so the outbox is append-only; effect map ``{"id", "kind":
-    "message" | "audience" | "webhook", "contact", "channel", "to", "program",
-    "version", "run", "node", "event_id" (the run's trigger), "created_ms",
-    "message"?: {"text", "subject"?, "html"?, "title"?}, "audience"?: {"name", "op"},
-    "webhook"?: {"url", "body"}, "context": {"contact", "event": the trigger {"id",
-    "type", "ts", "source", "attrs"}, "profile": the fields its templates read,
-    "loyalty": {program: {"qualifying", "non_qualifying", "pending_qualifying",
-    "pending_non_qualifying", "tier", "vip", "rewards"}}}}``)."""
+    within that event; keys only grow, so the outbox is append-only; effect).
+    Effects are stored compactly, as the msgpack array ``[id, contact, channel, to
+    (nil: the contact), program, version, run, node, created_ms, message, audience,
+    webhook, [trigger event [id, type, ts, source, attrs], profile, loyalty {program:
+    [qualifying, non_qualifying, pending_qualifying, pending_non_qualifying, tier,
+    vip, rewards]}]]`` (the payloads an effect does not carry are nil); read one
+    with ``named_effect``: ``{"id", "kind": "message" | "audience" | "webhook",
+    "contact", "channel", "to", "program", "version", "run", "node", "event_id" (the
+    run's trigger), "created_ms", "message"?: {"text", "subject"?, "html"?,
+    "title"?}, "audience"?: {"name", "op"}, "webhook"?: {"url", "body"}, "context":
+    {"contact", "event": the trigger {"id", "type", "ts", "source", "attrs"},
+    "profile": the fields its templates read, "loyalty": {program: {"qualifying",
+    "non_qualifying", "pending_qualifying", "pending_non_qualifying", "tier", "vip",
+    "rewards"}}}}``."""
     timers: Final[list[bytes]]
     """Timer keys to write (empty values), sorted: runs that now wait."""
     timer_deletes: Final[list[bytes]]
@@ -244,3 +264,13 @@ def operators(attr_type: str) -> list[str]:
 def named_state(contact: str, raw: bytes) -> bytes:
     """A stored state re-encoded as a msgpack named map (see ``BatchResult.states``);
     ``CairnError`` when it cannot be decoded."""
+
+def named_history(raw: bytes, seq: int) -> bytes:
+    """A stored history row (``BatchResult.history``) re-encoded as a msgpack named
+    map, ``seq`` being its key's sequence; rows stored as named maps by earlier
+    builds read too. ``CairnError`` when it cannot be decoded."""
+
+def named_effect(raw: bytes) -> bytes:
+    """A stored outbox effect (``BatchResult.outbox``) re-encoded as a msgpack named
+    map; effects stored as named maps by earlier builds read too. ``CairnError``
+    when it cannot be decoded."""

@@ -70,7 +70,8 @@ class MemoryShard:
         self.seen.update(r.seen)
         self.timers.update(r.timers)
         self.timers.difference_update(r.timer_deletes)
-        contact_of = {key: msgpack.unpackb(raw)["contact"] for key, raw in r.history}
+        contact_of = {key: msgpack.unpackb(_core.named_history(raw, int.from_bytes(key, "big")))["contact"]
+                      for key, raw in r.history}
         self.ledger.extend((contact_of[k[:8]], msgpack.unpackb(v)) for k, v in r.ledger)
 
     def send(self, events: list[dict[str, Any]], now: int) -> None:

@@ -21,8 +21,9 @@ pub struct BatchResult {
     /// (contact \0 id, history seq as 8 bytes BE) of ids that no longer fit in their
     /// contact's `recent` list: dedup and history index for older events.
     pub seen: Rows,
-    /// (history seq as 8 bytes BE, history row: the normalized event, its seq and its
-    /// runs). Sequences are per shard and only grow, so history is written append-only.
+    /// (history seq as 8 bytes BE, history row: the normalized event and its runs,
+    /// compact, `event::HistoryRow`). Sequences are per shard and only grow, so
+    /// history is written append-only.
     pub history: Rows,
     /// The shard's next history sequence after this batch.
     pub next_seq: u64,
@@ -30,7 +31,7 @@ pub struct BatchResult {
     /// ledger row): append-only; a member's rows are found through its history.
     pub ledger: Rows,
     /// (history seq of the causing event as 8 bytes BE + effect index as 4 bytes BE,
-    /// effect): append-only, drained in creation order.
+    /// effect, compact, `effect::Effect`): append-only, drained in creation order.
     pub outbox: Rows,
     /// Timer keys (`keys::timer_key`) to write, sorted; values are empty.
     pub timers: Vec<Vec<u8>>,
@@ -235,7 +236,7 @@ where
             apply_event(cat, ev, seq, state, &cause, &mut o, &mut ledger, &mut runs);
         }
         out.effects += out.outbox.len() - before;
-        out.history.push(&[&seq.to_be_bytes()], &HistoryRow::new(ev, seq, &runs));
+        out.history.push_compact(&[&seq.to_be_bytes()], &HistoryRow::new(ev, &runs));
         // Timer events too: the recent ids (then `seen`) are the contact's index into
         // its history rows, which explain reads.
         if let Some((old_id, old_seq)) = state.remember(&ev.id, seq) {

@@ -1,38 +1,43 @@
 //! Outbox effects: a message to send, with everything a template may use.
-
+//!
+//! Effects are written compactly (msgpack arrays, fields in declaration order, no
+//! names): the writer structs below are borrowed from the state and the catalog on
+//! the hot path. `StoredEffect` reads a stored effect back, in that form or in the
+//! named-map form effects were stored in before, and `named_effect` turns it into
+//! the named map readers outside the core (the dispatcher, templates) use.
 
 use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::definitions::ProfileNeeds;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Event;
 use crate::loyalty::member::Member;
-use crate::value::Value;
+use crate::value::{decode_exact, encode, Value};
 use crate::vecmap::VecMap;
 
+/// Compact: `[text, subject, html, title]`, nil for what the message lacks.
 #[derive(Serialize)]
 pub struct Message<'a> {
     pub text: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<&'a str>,
 }
 
+/// The run's trigger event. Compact: `[id, type, ts, source, attrs]`.
 #[derive(Serialize)]
 pub struct EventCtx<'a> {
     pub id: &'a str,
-    #[serde(rename = "type")]
     pub kind: &'a str,
     pub ts: i64,
     pub source: &'a Option<String>,
     pub attrs: &'a Value,
 }
 
+/// A membership as templates see it. Compact: `[qualifying, non_qualifying,
+/// pending_qualifying, pending_non_qualifying, tier, vip, rewards]`.
 #[derive(Serialize)]
 pub struct Balances<'a> {
     pub qualifying: i64,
@@ -46,35 +51,51 @@ pub struct Balances<'a> {
     pub rewards: usize,
 }
 
-/// The contact's loyalty balances as templates see them: {program: {qualifying,
-/// non_qualifying, pending_*, tier, vip, rewards}}, serialized straight from the state.
+/// `Balances` read back: named (readers) or compact, the two-field form of
+/// effects stored before tiers included.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBalances {
+    pub qualifying: i64,
+    pub non_qualifying: i64,
+    #[serde(default)]
+    pub pending_qualifying: i64,
+    #[serde(default)]
+    pub pending_non_qualifying: i64,
+    #[serde(default)]
+    pub tier: String,
+    #[serde(default)]
+    pub vip: bool,
+    #[serde(default)]
+    pub rewards: usize,
+}
+
+/// The contact's memberships as templates see them: {program: balances},
+/// serialized straight from the state.
 pub struct LoyaltyView<'a>(pub &'a VecMap<String, Member>);
 
 impl Serialize for LoyaltyView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (name, b) in self.0.iter() {
-            let active = b.rewards.iter().filter(|g| g.redeemed_ms == 0).count();
-            m.serialize_entry(
-                name,
-                &Balances {
-                    qualifying: b.qualifying,
-                    non_qualifying: b.non_qualifying,
-                    pending_qualifying: b.pending[0],
-                    pending_non_qualifying: b.pending[1],
-                    tier: &b.tier,
-                    vip: b.vip,
-                    rewards: active,
-                },
-            )?;
+            let balances = Balances {
+                qualifying: b.qualifying,
+                non_qualifying: b.non_qualifying,
+                pending_qualifying: b.pending[0],
+                pending_non_qualifying: b.pending[1],
+                tier: &b.tier,
+                vip: b.vip,
+                rewards: b.rewards.iter().filter(|g| g.redeemed_ms == 0).count(),
+            };
+            m.serialize_entry(name, &balances)?;
         }
         m.end()
     }
 }
 
+/// What an effect's templates may read. Compact: `[event, profile, loyalty]`; the
+/// contact is the effect's own.
 #[derive(Serialize)]
 pub struct Context<'a> {
-    pub contact: &'a str,
     pub event: EventCtx<'a>,
     pub profile: ProfileView<'a>,
     pub loyalty: LoyaltyView<'a>,
@@ -104,6 +125,7 @@ impl Serialize for ProfileView<'_> {
 }
 
 /// An ads audience change: the ads channel syncs these in batches.
+/// Compact: `[name, op]`.
 #[derive(Serialize)]
 pub struct AudienceChange<'a> {
     pub name: &'a str,
@@ -111,6 +133,7 @@ pub struct AudienceChange<'a> {
     pub op: &'static str,
 }
 
+/// Compact: `[url, body]`.
 #[derive(Serialize)]
 pub struct WebhookCall<'a> {
     pub url: &'a str,
@@ -119,29 +142,186 @@ pub struct WebhookCall<'a> {
 }
 
 /// One outbox row: something to deliver, with everything its templates may use.
+///
+/// Stored as the msgpack array `[id, contact, channel, to, program, version, run,
+/// node, created_ms, message, audience, webhook, context]` (fields in this order;
+/// the two payloads an effect does not carry are nil): positional, because field
+/// names were about a third of an effect's bytes and most of its encoding. What the
+/// row says elsewhere is not stored twice; the named form (`named_effect`) puts it
+/// back: `kind` (which payload is there), `to` when it is the contact itself (nil
+/// here), `event_id` (the trigger's id, `context.event.id`) and `context.contact`.
 #[derive(Serialize)]
 pub struct Effect<'a> {
     pub id: &'a str,
-    /// "message" | "audience" | "webhook"
-    pub kind: &'static str,
     pub contact: &'a str,
     /// A J-7 channel, or "webhook".
     pub channel: &'static str,
-    pub to: &'a str,
+    /// The address; None when it is the contact id (in-app, ads, push without a
+    /// token): the common case, and contact ids are often long.
+    pub to: Option<&'a str>,
     pub program: &'a str,
     pub version: u64,
     pub run: u64,
     pub node: &'a str,
-    /// The run's trigger event.
-    pub event_id: &'a str,
     pub created_ms: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Exactly one of the three payloads is set: it is the effect's kind.
     pub message: Option<Message<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<AudienceChange<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookCall<'a>>,
     pub context: Context<'a>,
+}
+
+/// A stored effect read back, in either form: the compact array `Effect` writes,
+/// or the named map effects were stored as before (its `kind`, `event_id` and
+/// `context.contact` are ignored: the payload, the trigger's id and the contact
+/// say the same).
+/// Fields in `Effect`'s order. Its `Serialize` (and that of its parts) writes the
+/// named form only: absent payloads are skipped, which a positional encoding
+/// cannot do; `named_effect` is the way to use it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoredEffect {
+    pub id: String,
+    pub contact: String,
+    pub channel: String,
+    /// None: the contact.
+    pub to: Option<String>,
+    pub program: String,
+    pub version: u64,
+    pub run: u64,
+    pub node: String,
+    pub created_ms: i64,
+    pub message: Option<StoredMessage>,
+    pub audience: Option<StoredAudience>,
+    pub webhook: Option<StoredWebhook>,
+    pub context: StoredContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAudience {
+    pub name: String,
+    pub op: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredWebhook {
+    pub url: String,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEventCtx {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ts: i64,
+    #[serde(default)]
+    pub source: Option<String>,
+    pub attrs: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoredContext {
+    pub event: StoredEventCtx,
+    pub profile: Value,
+    pub loyalty: VecMap<String, StoredBalances>,
+}
+
+/// The named form of an effect, in the key order effects were always stored in.
+#[derive(Serialize)]
+struct NamedEffect<'a> {
+    id: &'a str,
+    kind: &'a str,
+    contact: &'a str,
+    channel: &'a str,
+    to: &'a str,
+    program: &'a str,
+    version: u64,
+    run: u64,
+    node: &'a str,
+    event_id: &'a str,
+    created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a StoredMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<&'a StoredAudience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook: Option<&'a StoredWebhook>,
+    context: NamedContext<'a>,
+}
+
+#[derive(Serialize)]
+struct NamedContext<'a> {
+    contact: &'a str,
+    event: &'a StoredEventCtx,
+    profile: &'a Value,
+    loyalty: &'a VecMap<String, StoredBalances>,
+}
+
+impl StoredEffect {
+    /// Read a stored effect (either form); an error when `raw` is not one.
+    pub fn decode(raw: &[u8]) -> Result<StoredEffect, String> {
+        decode_exact(raw)
+    }
+
+    /// "message" | "audience" | "webhook": which payload the effect carries.
+    pub fn kind(&self) -> Result<&'static str, String> {
+        match (&self.message, &self.audience, &self.webhook) {
+            (Some(_), None, None) => Ok("message"),
+            (None, Some(_), None) => Ok("audience"),
+            (None, None, Some(_)) => Ok("webhook"),
+            _ => Err(format!("effect {} does not carry exactly one payload", self.id)),
+        }
+    }
+
+    /// The effect as the msgpack named map readers use: `{"id", "kind", "contact",
+    /// "channel", "to", "program", "version", "run", "node", "event_id",
+    /// "created_ms", "message"?, "audience"?, "webhook"?, "context": {"contact",
+    /// "event": {"id", "type", "ts", "source", "attrs"}, "profile", "loyalty":
+    /// {program: {"qualifying", "non_qualifying", "pending_qualifying",
+    /// "pending_non_qualifying", "tier", "vip", "rewards"}}}}`; an error when it does not
+    /// carry exactly one payload.
+    pub fn encode_named(&self) -> Result<Vec<u8>, String> {
+        let named = NamedEffect {
+            id: &self.id,
+            kind: self.kind()?,
+            contact: &self.contact,
+            channel: &self.channel,
+            to: self.to.as_deref().unwrap_or(&self.contact),
+            program: &self.program,
+            version: self.version,
+            run: self.run,
+            node: &self.node,
+            event_id: &self.context.event.id,
+            created_ms: self.created_ms,
+            message: self.message.as_ref(),
+            audience: self.audience.as_ref(),
+            webhook: self.webhook.as_ref(),
+            context: NamedContext {
+                contact: &self.contact,
+                event: &self.context.event,
+                profile: &self.context.profile,
+                loyalty: &self.context.loyalty,
+            },
+        };
+        Ok(encode(&named))
+    }
+}
+
+/// A stored effect (either form) as the named map readers use
+/// (`StoredEffect::encode_named`).
+pub fn named_effect(raw: &[u8]) -> Result<Vec<u8>, String> {
+    StoredEffect::decode(raw)?.encode_named()
 }
 
 /// Stable effect hash: xxh3_64(contact \0 event_id \0 program \0 version \0 node).
@@ -175,6 +355,185 @@ pub fn hex_id(hash: u64) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::encode_compact;
+
+    /// Effects as they were stored before rows were compact: named maps, with the
+    /// kind, the trigger's id and the contact twice.
+    mod old {
+        use super::*;
+
+        #[derive(Serialize)]
+        pub struct Message<'a> {
+            pub text: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub subject: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub html: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub title: Option<&'a str>,
+        }
+
+        #[derive(Serialize)]
+        pub struct Event<'a> {
+            pub id: &'a str,
+            #[serde(rename = "type")]
+            pub kind: &'a str,
+            pub ts: i64,
+            pub source: &'a Option<String>,
+            pub attrs: &'a Value,
+        }
+
+        #[derive(Serialize)]
+        pub struct Context<'a> {
+            pub contact: &'a str,
+            pub event: Event<'a>,
+            pub profile: ProfileView<'a>,
+            pub loyalty: LoyaltyView<'a>,
+        }
+
+        #[derive(Serialize)]
+        pub struct Effect<'a> {
+            pub id: &'a str,
+            pub kind: &'static str,
+            pub contact: &'a str,
+            pub channel: &'static str,
+            pub to: &'a str,
+            pub program: &'a str,
+            pub version: u64,
+            pub run: u64,
+            pub node: &'a str,
+            pub event_id: &'a str,
+            pub created_ms: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub message: Option<Message<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub audience: Option<AudienceChange<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub webhook: Option<WebhookCall<'a>>,
+            pub context: Context<'a>,
+        }
+    }
+
+    /// What an effect is made of, owned by the test.
+    struct World {
+        profile: VecMap<String, Value>,
+        loyalty: VecMap<String, Member>,
+        needs: ProfileNeeds,
+        attrs: Value,
+        source: Option<String>,
+    }
+
+    fn world() -> World {
+        let mut profile = VecMap::new();
+        profile.insert("email".to_owned(), Value::Str("a@b.co".into()));
+        profile.insert("name".to_owned(), Value::Str("Ann".into()));
+        let mut loyalty = VecMap::new();
+        let gold = Member { joined_ms: 1, qualifying: 20, non_qualifying: -3, tier: "gold".into(), ..Member::default() };
+        loyalty.insert("club".to_owned(), gold);
+        let needs = ProfileNeeds::Fields(["name".to_owned(), "missing".to_owned()].into_iter().collect());
+        let attrs = Value::Map(vec![("total".into(), Value::F64(12.5)), ("big".into(), Value::UInt(u64::MAX))]);
+        World { profile, loyalty, needs, attrs, source: Some("pos".into()) }
+    }
+
+    enum Kind {
+        Message,
+        Audience,
+        Webhook,
+    }
+
+    /// The same effect in the compact form written now and the named form written
+    /// before.
+    fn both(w: &World, kind: Kind, to: &str) -> (Vec<u8>, Vec<u8>) {
+        let event = || EventCtx { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: &w.attrs };
+        let (message, audience, webhook) = match kind {
+            Kind::Message => (Some(Message { text: "Hi {{ profile.name }}", subject: Some("Hello"), html: None, title: None }), None, None),
+            Kind::Audience => (None, Some(AudienceChange { name: "vips", op: "add" }), None),
+            Kind::Webhook => (None, None, Some(WebhookCall { url: "https://x.test/h", body: None })),
+        };
+        let old_message = message.as_ref().map(|m| old::Message { text: m.text, subject: m.subject, html: m.html, title: m.title });
+        let kind_name = ["message", "audience", "webhook"][[message.is_some(), audience.is_some(), webhook.is_some()].iter().position(|x| *x).unwrap()];
+        let profile = || ProfileView { profile: &w.profile, needs: &w.needs };
+        let old = encode(&old::Effect {
+            id: "00000000000000ff",
+            kind: kind_name,
+            contact: "c1",
+            channel: "email",
+            to,
+            program: "p",
+            version: 3,
+            run: 9,
+            node: "mail",
+            event_id: "e0",
+            created_ms: 1_764_000_000_000,
+            message: old_message,
+            audience: audience.as_ref().map(|a| AudienceChange { name: a.name, op: a.op }),
+            webhook: webhook.as_ref().map(|h| WebhookCall { url: h.url, body: h.body }),
+            context: old::Context {
+                contact: "c1",
+                event: old::Event { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: &w.attrs },
+                profile: profile(),
+                loyalty: LoyaltyView(&w.loyalty),
+            },
+        });
+        let compact = encode_compact(&Effect {
+            id: "00000000000000ff",
+            contact: "c1",
+            channel: "email",
+            to: (to != "c1").then_some(to),
+            program: "p",
+            version: 3,
+            run: 9,
+            node: "mail",
+            created_ms: 1_764_000_000_000,
+            message,
+            audience,
+            webhook,
+            context: Context { event: event(), profile: profile(), loyalty: LoyaltyView(&w.loyalty) },
+        });
+        (compact, old)
+    }
+
+    #[test]
+    fn effects_are_positional_and_read_back_as_the_named_map() {
+        let w = world();
+        for (kind, to) in [(Kind::Message, "a@b.co"), (Kind::Message, "c1"), (Kind::Audience, "c1"), (Kind::Webhook, "https://x.test/h")] {
+            let (compact, old) = both(&w, kind, to);
+            let Value::Array(fields) = crate::value::decode_exact::<Value>(&compact).unwrap() else { panic!("not an array") };
+            assert_eq!(fields.len(), 13);
+            assert_eq!(fields[3] == Value::Nil, to == "c1", "the address is left out when it is the contact");
+            // Readers see byte for byte the effect that used to be stored.
+            assert_eq!(named_effect(&compact).unwrap(), old);
+            assert!(compact.len() * 10 < old.len() * 7, "{} vs {}", compact.len(), old.len());
+        }
+    }
+
+    #[test]
+    fn old_named_effects_still_read() {
+        let w = world();
+        for (kind, to) in [(Kind::Message, "a@b.co"), (Kind::Audience, "c1"), (Kind::Webhook, "https://x.test/h")] {
+            let (compact, old) = both(&w, kind, to);
+            assert_eq!(named_effect(&old).unwrap(), old);
+            let (from_old, from_compact) = (StoredEffect::decode(&old).unwrap(), StoredEffect::decode(&compact).unwrap());
+            // The same effect, but for the address, spelled out in the old form.
+            assert_eq!(StoredEffect { to: None, ..from_old.clone() }, StoredEffect { to: None, ..from_compact });
+            assert_eq!(from_old.to.as_deref(), Some(to));
+        }
+        let e = StoredEffect::decode(&both(&w, Kind::Message, "a@b.co").1).unwrap();
+        assert_eq!((e.kind(), e.to.as_deref()), (Ok("message"), Some("a@b.co")));
+        let club = StoredBalances { qualifying: 20, non_qualifying: -3, tier: "gold".into(), ..StoredBalances::default() };
+        assert_eq!(e.context.loyalty.get("club"), Some(&club));
+    }
+
+    #[test]
+    fn what_is_not_an_effect_is_an_error() {
+        let w = world();
+        let (compact, _) = both(&w, Kind::Audience, "c1");
+        let mut e = StoredEffect::decode(&compact).unwrap();
+        e.audience = None;
+        assert!(e.encode_named().unwrap_err().contains("exactly one payload"));
+        assert!(named_effect(b"\x90").is_err());
+        assert!(named_effect(&[compact.as_slice(), b"\xc0"].concat()).is_err(), "trailing bytes");
+    }
 
     #[test]
     fn hex_id_matches_format() {

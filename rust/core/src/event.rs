@@ -1,10 +1,11 @@
 //! The normalized event: the batch format between split_frame and apply, and the
 //! history row format.
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::state::RunRecord;
-use crate::value::Value;
+use crate::value::{decode_exact, decode_owned_fast, encode, Value};
 
 /// A validated event: type lowercased, ts filled, attrs a map.
 /// Encoded as a msgpack map {"id","contact","type","ts","attrs","source"}.
@@ -23,7 +24,7 @@ pub struct Event {
 impl Event {
     /// The event a stored history row holds (None when the bytes are not one).
     pub fn from_history(raw: &[u8]) -> Option<Event> {
-        crate::value::decode_owned_fast::<Event>(raw).ok()
+        StoredHistory::read_event(raw).ok()
     }
 
     /// The attributes as map entries (empty when attrs is not a map).
@@ -35,47 +36,176 @@ impl Event {
     }
 }
 
-/// The history row of an accepted event: the normalized event, its sequence in the
-/// contact's history, and the program runs it caused with their reasons (explain).
+/// The history row of an accepted event: the normalized event and the program runs
+/// it caused with their reasons (explain). Keyed by its shard sequence.
+///
+/// Stored compactly, as the msgpack array
+/// `[id, contact, type, ts, attrs, source, runs]` (fields in this order; new fields
+/// go at the end): one row per accepted event, whose field names were a tenth of
+/// its bytes (the reasons of its steps are most of the rest) and eight string
+/// writes each. The sequence is not stored: it is the row's key. Readers outside
+/// the core get the named map with `named_history`.
 #[derive(Serialize)]
 pub struct HistoryRow<'a> {
     pub id: &'a str,
     pub contact: &'a str,
-    #[serde(rename = "type")]
     pub kind: &'a str,
     pub ts: i64,
     pub attrs: &'a Value,
     pub source: &'a Option<String>,
-    pub seq: u64,
     pub runs: &'a [RunRecord<'a>],
 }
 
 impl<'a> HistoryRow<'a> {
-    pub fn new(ev: &'a Event, seq: u64, runs: &'a [RunRecord<'a>]) -> Self {
-        HistoryRow { id: &ev.id, contact: &ev.contact, kind: &ev.kind, ts: ev.ts, attrs: &ev.attrs, source: &ev.source, seq, runs }
+    pub fn new(ev: &'a Event, runs: &'a [RunRecord<'a>]) -> Self {
+        HistoryRow { id: &ev.id, contact: &ev.contact, kind: &ev.kind, ts: ev.ts, attrs: &ev.attrs, source: &ev.source, runs }
     }
+}
+
+/// A stored history row read back, in either form: the compact array `HistoryRow`
+/// writes, or the named map rows were stored as before (whose `seq` is ignored:
+/// the key holds it). `R` is what the runs are read as: `Value` to keep them,
+/// `IgnoredAny` to skip them.
+#[derive(Deserialize)]
+pub struct StoredHistory<R> {
+    pub id: String,
+    pub contact: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ts: i64,
+    pub attrs: Value,
+    #[serde(default)]
+    pub source: Option<String>,
+    pub runs: R,
+}
+
+impl StoredHistory<IgnoredAny> {
+    /// The normalized event of a stored history row (the runs skipped unread).
+    pub fn read_event(raw: &[u8]) -> Result<Event, String> {
+        let row: StoredHistory<IgnoredAny> = decode_owned_fast(raw)?;
+        Ok(Event { id: row.id, contact: row.contact, kind: row.kind, ts: row.ts, attrs: row.attrs, source: row.source })
+    }
+}
+
+/// The named-map form of a history row: what readers outside the core see.
+#[derive(Serialize)]
+struct NamedHistory<'a, R> {
+    id: &'a str,
+    contact: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    ts: i64,
+    attrs: &'a Value,
+    source: &'a Option<String>,
+    seq: u64,
+    runs: &'a R,
+}
+
+/// A stored history row (either form) as the msgpack named map
+/// `{"id", "contact", "type", "ts", "attrs", "source", "seq", "runs"}`, `seq` being
+/// the row's key; an error when `raw` is not a history row.
+pub fn named_history(raw: &[u8], seq: u64) -> Result<Vec<u8>, String> {
+    let row: StoredHistory<Value> = decode_exact(raw)?;
+    let named = NamedHistory {
+        id: &row.id,
+        contact: &row.contact,
+        kind: &row.kind,
+        ts: row.ts,
+        attrs: &row.attrs,
+        source: &row.source,
+        seq,
+        runs: &row.runs,
+    };
+    Ok(encode(&named))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{decode_exact, encode};
+    use crate::state::Step;
+    use crate::value::{decode_exact, encode, encode_compact};
 
-    #[test]
-    fn named_map_round_trip() {
-        let e = Event {
+    fn purchase() -> Event {
+        Event {
             id: "e1".into(),
             contact: "c1".into(),
             kind: "purchase".into(),
-            ts: 5,
-            attrs: Value::Map(vec![("amount".into(), Value::Int(3))]),
-            source: None,
-        };
+            ts: 1_764_000_000_000,
+            attrs: Value::Map(vec![("amount".into(), Value::Int(3)), ("store".into(), Value::Str("MI".into()))]),
+            source: Some("pos".into()),
+        }
+    }
+
+    fn runs() -> Vec<RunRecord<'static>> {
+        vec![RunRecord {
+            program: "p",
+            version: 2,
+            run: 7,
+            steps: vec![Step { node: "check", outcome: "yes", reason: "attr amount = 3 gte 1: true => yes".into() }, Step { node: "done", outcome: "end", reason: String::new() }],
+        }]
+    }
+
+    /// A history row as it was stored before rows were compact: a named map with
+    /// the sequence in it.
+    #[derive(Serialize)]
+    struct OldHistoryRow<'a> {
+        id: &'a str,
+        contact: &'a str,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        ts: i64,
+        attrs: &'a Value,
+        source: &'a Option<String>,
+        seq: u64,
+        runs: &'a [RunRecord<'a>],
+    }
+
+    fn old_row(ev: &Event, seq: u64, runs: &[RunRecord<'_>]) -> Vec<u8> {
+        encode(&OldHistoryRow { id: &ev.id, contact: &ev.contact, kind: &ev.kind, ts: ev.ts, attrs: &ev.attrs, source: &ev.source, seq, runs })
+    }
+
+    #[test]
+    fn named_map_round_trip() {
+        let e = Event { source: None, ..purchase() };
         let bytes = encode(&e);
         let v: Value = decode_exact(&bytes).unwrap();
         assert_eq!(v.get("type"), Some(&Value::Str("purchase".into())));
         assert_eq!(v.get("source"), Some(&Value::Nil));
         let back: Event = decode_exact(&bytes).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn history_rows_are_positional_without_their_sequence() {
+        let (ev, runs) = (purchase(), runs());
+        let compact = encode_compact(&HistoryRow::new(&ev, &runs));
+        let Value::Array(fields) = decode_exact::<Value>(&compact).unwrap() else { panic!("not an array") };
+        assert_eq!(fields.len(), 7);
+        assert_eq!((&fields[0], &fields[2], &fields[5]), (&Value::Str("e1".into()), &Value::Str("purchase".into()), &Value::Str("pos".into())));
+        // Readers see exactly the named row that used to be stored.
+        let old = old_row(&ev, 42, &runs);
+        assert_eq!(named_history(&compact, 42).unwrap(), old);
+        assert!(compact.len() + 40 < old.len(), "{} vs {}", compact.len(), old.len());
+        assert_eq!(StoredHistory::read_event(&compact).unwrap(), ev);
+    }
+
+    #[test]
+    fn old_named_history_rows_still_read() {
+        let (ev, runs) = (purchase(), runs());
+        let old = old_row(&ev, 42, &runs);
+        assert_eq!(named_history(&old, 42).unwrap(), old);
+        assert_eq!(StoredHistory::read_event(&old).unwrap(), ev);
+        let no_runs = old_row(&Event { source: None, ..ev.clone() }, 3, &[]);
+        assert_eq!(named_history(&no_runs, 3).unwrap(), no_runs);
+    }
+
+    #[test]
+    fn what_is_not_a_history_row_is_an_error() {
+        assert!(named_history(b"\xc1", 1).is_err());
+        assert!(named_history(&encode(&Value::Array(vec![Value::Int(1)])), 1).is_err());
+        let mut trailing = encode_compact(&HistoryRow::new(&purchase(), &[]));
+        trailing.push(0xc0);
+        assert!(named_history(&trailing, 1).is_err());
+        assert!(StoredHistory::read_event(&encode(&Value::Map(vec![]))).is_err());
     }
 }

@@ -77,8 +77,8 @@ pub fn record(cat: &Catalog, facts_idx: &[usize], ev: &Event, facts: &mut Facts,
 /// Count stored history into facts a new catalog starts counting (`keys`), so a
 /// segment or condition on "the last 30 days" sees the last 30 days at once.
 ///
-/// `history`: stored history rows (the normalized event and more), in sequence
-/// order; `states`: the stored states of their contacts (others are skipped).
+/// `history`: stored history rows (`event::HistoryRow`, or named maps stored
+/// before rows were compact), in sequence order; `states`: the stored states of their contacts (others are skipped).
 /// Returns the changed states, encoded, sorted by contact.
 pub fn backfill<H, K, V>(cat: &Catalog, keys: &[u64], history: &[H], states: &[(K, V)]) -> Result<crate::rows::Rows, crate::error::StateError>
 where

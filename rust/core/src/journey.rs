@@ -415,39 +415,35 @@ fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: 
         Payload::Webhook(.., needs) => needs,
         Payload::Audience(..) => &none,
     };
-    let (kind, message, audience, webhook) = match payload {
+    let (message, audience, webhook) = match payload {
         Payload::Message(s) => (
-            "message",
             Some(Message { text: &s.text, subject: s.subject.as_deref(), html: s.html.as_deref(), title: s.title.as_deref() }),
             None,
             None,
         ),
-        Payload::Audience(name, op) => ("audience", None, Some(AudienceChange { name, op }), None),
-        Payload::Webhook(url, body, _) => ("webhook", None, None, Some(WebhookCall { url, body })),
+        Payload::Audience(name, op) => (None, Some(AudienceChange { name, op }), None),
+        Payload::Webhook(url, body, _) => (None, None, Some(WebhookCall { url, body })),
     };
     let effect = Effect {
         id: std::str::from_utf8(&hex).expect("hex digits are ascii"),
-        kind,
         contact: cause.contact,
         channel,
-        to,
+        to: (to != cause.contact).then_some(to),
         program: &p.name,
         version: p.version,
         run,
         node,
-        event_id: trig.id,
         created_ms: cause.now_ms,
         message,
         audience,
         webhook,
         context: Context {
-            contact: cause.contact,
             event: EventCtx { id: trig.id, kind: trig.kind, ts: trig.ts, source: trig.source, attrs: trig.attrs },
             profile: ProfileView { profile: &state.profile, needs },
             loyalty: LoyaltyView(&state.loyalty),
         },
     };
-    out.outbox.push(&effect);
+    out.outbox.push_compact(&effect);
 }
 
 /// Does `ev` carry the same value of `attr` as the run's trigger?

@@ -91,10 +91,26 @@ pub struct EventRows<'r> {
 }
 
 impl EventRows<'_> {
-    pub fn push<T: Serialize + ?Sized>(&mut self, value: &T) {
+    /// The key of the event's next row.
+    fn next_key(&self) -> [u8; 12] {
         // u32: more rows than that from one event cannot be defined.
         let index = (self.rows.len() - self.first) as u32;
-        self.rows.push(&[&self.seq.to_be_bytes(), &index.to_be_bytes()], value);
+        let mut key = [0u8; 12];
+        key[..8].copy_from_slice(&self.seq.to_be_bytes());
+        key[8..].copy_from_slice(&index.to_be_bytes());
+        key
+    }
+
+    /// Append the event's next row, `value` encoded as a msgpack named map (`Rows::push`).
+    pub fn push<T: Serialize + ?Sized>(&mut self, value: &T) {
+        let key = self.next_key();
+        self.rows.push(&[&key], value);
+    }
+
+    /// Append the event's next row, `value` encoded compactly (`Rows::push_compact`).
+    pub fn push_compact<T: Serialize + ?Sized>(&mut self, value: &T) {
+        let key = self.next_key();
+        self.rows.push_compact(&[&key], value);
     }
 }
 
@@ -119,7 +135,8 @@ mod tests {
         r.push_raw(&[b"earlier"], b"");
         let mut at = EventRows { first: r.len(), rows: &mut r, seq: 9 };
         at.push(&1u8);
-        at.push(&2u8);
+        at.push_compact(&2u8);
+        assert_eq!(r.get(1).0, &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0][..]);
         assert_eq!(r.get(2).0, &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1][..]);
     }
 }

@@ -51,7 +51,7 @@ fn replay_is_deterministic() {
         shard.send(&cat, T0, "ann", "signup", serde_json::json!({"x": 1}));
         shard.send(&cat, T0 + HOUR, "bob", "signup", serde_json::json!({}));
         shard.fire(&cat, T0 + 3 * DAY);
-        (shard.states, shard.history.iter().map(encode).collect::<Vec<_>>())
+        (shard.states, shard.stored_history)
     };
     assert_eq!(run(), run());
 }
@@ -234,9 +234,13 @@ fn new_counted_histories_are_backfilled_from_stored_history() {
     )
     .unwrap();
     let keys: Vec<u64> = counting.facts.iter().map(|f| f.key).collect();
-    let history: Vec<Vec<u8>> = shard.history.iter().map(encode).collect();
-    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &history), vec![b"ann".to_vec(), b"bob".to_vec()]);
     let states: Vec<(Vec<u8>, Vec<u8>)> = shard.states.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // Rows as stored now, and as named maps (how rows were stored before): both count.
+    let named: Vec<Vec<u8>> = shard.history.iter().map(encode).collect();
+    assert_eq!(cairn_core::facts::backfill(&counting, &keys, &named, &states), cairn_core::facts::backfill(&counting, &keys, &shard.stored_history, &states));
+    let history = shard.stored_history;
+    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &history), vec![b"ann".to_vec(), b"bob".to_vec()]);
+    assert_eq!(cairn_core::facts::backfill_contacts(&counting, &keys, &named), vec![b"ann".to_vec(), b"bob".to_vec()]);
     let rows = cairn_core::facts::backfill(&counting, &keys, &history, &states).unwrap();
     let stored = rows.to_vec();
     let members = cairn_core::inspect::segment_members(&counting, 0, &stored, T0 + DAY).unwrap();

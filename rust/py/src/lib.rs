@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -47,14 +47,78 @@ fn frame_error(py: Python<'_>, e: core::FrameError) -> PyErr {
     err
 }
 
-fn rows<'py>(py: Python<'py>, rows: &core::Rows) -> PyResult<Py<PyList>> {
-    // Sized up front: collecting through a Result loses the length and regrew the
-    // vector (and copied it) several times per batch.
-    let mut items = Vec::with_capacity(rows.len());
-    for (k, v) in rows.iter() {
-        items.push(PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)])?);
+/// One table's rows from the core, handed to Python as they are read.
+///
+/// A batch writes about 45,000 rows (90,000 `bytes`); built all at once as a list
+/// of tuples they lived, and were counted by the cyclic GC, until the batch's
+/// last `putmulti` was done. Here the buffer stays in Rust and each (key, value)
+/// tuple is made when an item is read: `putmulti` iterating it drops each tuple as
+/// soon as it is written, so it dies young and its memory is reused at once.
+#[pyclass(frozen, sequence, module = "cairn._core", name = "Rows")]
+struct PyRows {
+    inner: core::Rows,
+}
+
+/// Row `i` as a (key, value) tuple of new `bytes`.
+fn row<'py>(py: Python<'py>, rows: &core::Rows, i: usize) -> PyResult<Bound<'py, PyTuple>> {
+    let (k, v) = rows.get(i);
+    PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)])
+}
+
+fn rows(py: Python<'_>, rows: core::Rows) -> PyResult<Py<PyRows>> {
+    Py::new(py, PyRows { inner: rows })
+}
+
+#[pymethods]
+impl PyRows {
+    fn __len__(&self) -> usize {
+        self.inner.len()
     }
-    Ok(PyList::new(py, items)?.unbind())
+
+    /// Row `index` (negative: from the end) as a (key, value) tuple.
+    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyTuple>> {
+        let n = self.inner.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if !(0..n).contains(&i) {
+            return Err(PyIndexError::new_err("row index out of range"));
+        }
+        row(py, &self.inner, i as usize)
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> RowIter {
+        RowIter { rows: slf.unbind(), next: 0 }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Rows {}>", self.inner.len())
+    }
+}
+
+/// Iterator over a `Rows`, making each tuple as it is asked for.
+#[pyclass(module = "cairn._core")]
+struct RowIter {
+    rows: Py<PyRows>,
+    next: usize,
+}
+
+#[pymethods]
+impl RowIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let rows = &self.rows.get().inner;
+        if self.next >= rows.len() {
+            return Ok(None);
+        }
+        self.next += 1;
+        row(py, rows, self.next - 1).map(Some)
+    }
+
+    fn __length_hint__(&self) -> usize {
+        self.rows.get().inner.len().saturating_sub(self.next)
+    }
 }
 
 /// Compiled, immutable definitions.
@@ -199,11 +263,11 @@ impl Catalog {
         };
         let r = py.detach(|| core::apply::apply_decoded(cat, b, live, &found, now_ms, next_seq));
         Ok(BatchResult {
-            states: rows(py, &r.states)?,
-            seen: rows(py, &r.seen)?,
-            history: rows(py, &r.history)?,
-            ledger: rows(py, &r.ledger)?,
-            outbox: rows(py, &r.outbox)?,
+            states: rows(py, r.states)?,
+            seen: rows(py, r.seen)?,
+            history: rows(py, r.history)?,
+            ledger: rows(py, r.ledger)?,
+            outbox: rows(py, r.outbox)?,
             timers: PyList::new(py, r.timers.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
             timer_deletes: PyList::new(py, r.timer_deletes.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
             attributes: PyList::new(py, r.attributes.iter().map(|k| PyBytes::new(py, k)))?.unbind(),
@@ -224,17 +288,17 @@ impl Catalog {
     /// states of their contacts; `states` takes the sorted contact keys to read and
     /// returns the (key, state) rows found (an LMDB cursor's `getmulti`). Returns
     /// the changed (key, state) rows.
-    fn backfill<'py>(&self, py: Python<'py>, keys: Vec<u64>, history: Vec<PyBackedBytes>, states: &Bound<'py, PyAny>) -> PyResult<Py<PyList>> {
+    fn backfill<'py>(&self, py: Python<'py>, keys: Vec<u64>, history: Vec<PyBackedBytes>, states: &Bound<'py, PyAny>) -> PyResult<Py<PyRows>> {
         let cat = &self.inner;
         let contacts = py.detach(|| core::facts::backfill_contacts(cat, &keys, &history));
         if contacts.is_empty() {
-            return Ok(PyList::empty(py).unbind());
+            return rows(py, core::Rows::default());
         }
         let found: Vec<(PyBackedBytes, PyBackedBytes)> = states.call1((PyList::new(py, contacts.iter().map(|k| PyBytes::new(py, k)))?,))?.extract()?;
         let out = py
             .detach(|| core::facts::backfill(cat, &keys, &history, &found))
             .map_err(|e| CairnError::new_err(e.to_string()))?;
-        rows(py, &out)
+        rows(py, out)
     }
 
     /// The contacts among `states` ((key, state) rows) in segment `name` at `now_ms`.
@@ -326,15 +390,15 @@ impl FrameSplit {
 #[pyclass(frozen, module = "cairn._core")]
 struct BatchResult {
     #[pyo3(get)]
-    states: Py<PyList>,
+    states: Py<PyRows>,
     #[pyo3(get)]
-    seen: Py<PyList>,
+    seen: Py<PyRows>,
     #[pyo3(get)]
-    history: Py<PyList>,
+    history: Py<PyRows>,
     #[pyo3(get)]
-    ledger: Py<PyList>,
+    ledger: Py<PyRows>,
     #[pyo3(get)]
-    outbox: Py<PyList>,
+    outbox: Py<PyRows>,
     /// Timer keys to put (values empty), sorted.
     #[pyo3(get)]
     timers: Py<PyList>,
@@ -381,6 +445,23 @@ fn shard_of(contact: &str, shards: u32) -> PyResult<u32> {
 fn named_state<'py>(py: Python<'py>, contact: &str, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let state = core::state::State::decode(contact, raw).map_err(|e| CairnError::new_err(e.to_string()))?;
     Ok(PyBytes::new(py, &state.encode_named()))
+}
+
+/// A stored history row as a msgpack named map, `seq` being its key (history rows
+/// are stored compactly, as arrays without their sequence; rows stored as named
+/// maps before read too).
+#[pyfunction]
+fn named_history<'py>(py: Python<'py>, raw: &[u8], seq: u64) -> PyResult<Bound<'py, PyBytes>> {
+    let named = core::event::named_history(raw, seq).map_err(|e| CairnError::new_err(format!("history row {seq}: {e}")))?;
+    Ok(PyBytes::new(py, &named))
+}
+
+/// A stored outbox effect as a msgpack named map (effects are stored compactly, as
+/// arrays; effects stored as named maps before read too).
+#[pyfunction]
+fn named_effect<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let named = core::effect::named_effect(raw).map_err(|e| CairnError::new_err(format!("effect: {e}")))?;
+    Ok(PyBytes::new(py, &named))
 }
 
 /// The operators conditions offer for an attribute type (J-6), e.g. "number".
@@ -453,10 +534,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameSplit>()?;
     m.add_class::<BatchResult>()?;
     m.add_class::<Simulation>()?;
+    m.add_class::<PyRows>()?;
     m.add_function(wrap_pyfunction!(shard_of, m)?)?;
     m.add_function(wrap_pyfunction!(empty_catalog, m)?)?;
     m.add_function(wrap_pyfunction!(operators, m)?)?;
     m.add_function(wrap_pyfunction!(named_state, m)?)?;
+    m.add_function(wrap_pyfunction!(named_history, m)?)?;
+    m.add_function(wrap_pyfunction!(named_effect, m)?)?;
     m.add("CairnError", py.get_type::<CairnError>())?;
     m.add("DefinitionError", py.get_type::<DefinitionError>())?;
     m.add("FrameError", py.get_type::<FrameError>())?;

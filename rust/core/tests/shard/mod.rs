@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use cairn_core::definitions::compile_next;
+use cairn_core::effect::named_effect;
+use cairn_core::event::named_history;
 use cairn_core::keys::parse_timer_key;
 use cairn_core::state::State;
 use cairn_core::value::{decode_exact, encode};
@@ -39,7 +41,10 @@ pub struct Shard {
     pub ids: u64,
     /// Every effect written: (channel, contact, node, text).
     pub sent: Vec<(String, String, String, String)>,
-    /// Every history row written, in order.
+    /// Every history row written, in order, as stored.
+    pub stored_history: Vec<Vec<u8>>,
+    /// The same rows as readers see them (named maps, as rows were stored before
+    /// they were compact).
     pub history: Vec<Value>,
     /// Every ledger row written, in order.
     pub ledger: Vec<Value>,
@@ -61,13 +66,15 @@ impl Shard {
             self.timers.remove(k);
         }
         for (_, v) in r.outbox.iter() {
-            let e: Value = decode_exact(v).unwrap();
+            let e: Value = decode_exact(&named_effect(v).unwrap()).unwrap();
             let text = e.get("message").and_then(|m| m.get("text")).and_then(Value::as_str).unwrap_or("").to_owned();
             let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             self.sent.push((field("channel"), field("contact"), field("node"), text));
         }
-        for (_, v) in r.history.iter() {
-            self.history.push(decode_exact(v).unwrap());
+        for (k, v) in r.history.iter() {
+            let seq = u64::from_be_bytes(k.try_into().unwrap());
+            self.history.push(decode_exact(&named_history(v, seq).unwrap()).unwrap());
+            self.stored_history.push(v.to_vec());
         }
         for (_, v) in r.ledger.iter() {
             self.ledger.push(decode_exact(v).unwrap());
