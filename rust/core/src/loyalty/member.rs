@@ -27,10 +27,16 @@ pub struct Lot {
     pub receipt: String,
 }
 
+/// How many of its latest receipts a member can return against their points:
+/// older ones leave the state (with those past `returns_within`), so the state
+/// stays small however much a member buys.
+pub const MAX_RECEIPTS: usize = 64;
+
 /// A purchase that earned points: what a return reverses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
-    pub id: String,
+    /// `receipt_key` of its id: an integer reads faster than a string.
+    pub key: u64,
     pub ts: i64,
     /// Receipt total, cents.
     pub cents: i64,
@@ -247,13 +253,23 @@ impl Member {
     }
 
     pub fn receipt_mut(&mut self, id: &str) -> Option<&mut Receipt> {
-        self.receipts.iter_mut().find(|r| r.id == id)
+        let key = receipt_key(id);
+        self.receipts.iter_mut().find(|r| r.key == key)
     }
 
-    /// Forget receipts that can no longer be returned.
+    /// Forget receipts that can no longer be returned: past `keep_ms`, or beyond
+    /// the latest `MAX_RECEIPTS - 1` (room for one more).
     pub fn prune_receipts(&mut self, now: i64, keep_ms: i64) {
         self.receipts.retain(|r| r.ts > now.saturating_sub(keep_ms));
+        let over = self.receipts.len().saturating_sub(MAX_RECEIPTS - 1);
+        self.receipts.drain(..over);
     }
+}
+
+/// The key a receipt id is kept under (64-bit xxh3: collisions between one
+/// member's receipts are out of reach).
+pub fn receipt_key(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
 pub fn kind_of(k: u8) -> PointKind {
@@ -298,6 +314,19 @@ mod tests {
         assert_eq!((m.qualifying, m.pending[0]), (8, 0));
         // Points that cannot expire merge into the balance: no lot left.
         assert!(m.lots.is_empty());
+    }
+
+    #[test]
+    fn receipts_are_bounded_by_age_and_count() {
+        let mut m = Member::new(0);
+        for i in 0..100i64 {
+            m.prune_receipts(i, 1_000);
+            m.receipts.push(Receipt { key: receipt_key(&format!("r{i}")), ts: i, cents: 1, refunded_cents: 0, earned: [1, 0], reversed: [0, 0] });
+        }
+        assert_eq!(m.receipts.len(), MAX_RECEIPTS);
+        assert!(m.receipt_mut("r99").is_some() && m.receipt_mut("r10").is_none());
+        m.prune_receipts(2_000, 1_000);
+        assert!(m.receipts.is_empty());
     }
 
     #[test]

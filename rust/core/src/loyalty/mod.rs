@@ -145,7 +145,7 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
     if is_purchase && earned.points.iter().any(|p| *p > 0) {
         m.prune_receipts(ev.ts, lp.returns_ms);
         m.receipts.push(Receipt {
-            id: receipt_id.to_owned(),
+            key: member::receipt_key(receipt_id),
             ts: ev.ts,
             cents: to_cents(map_get(ev.attrs(), "total_amount")).max(receipt.measure(None).0),
             refunded_cents: 0,
