@@ -12,6 +12,7 @@ pub mod facts;
 pub mod inspect;
 pub mod journey;
 pub mod keys;
+pub mod msgpack;
 pub mod loyalty;
 pub mod rows;
 pub mod simulate;

@@ -44,6 +44,17 @@ impl Rows {
         self.spans.push((start, key_end, self.buf.len()));
     }
 
+    /// Append a row whose value `write` appends to the buffer itself.
+    pub fn push_with(&mut self, key: &[&[u8]], write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len();
+        for part in key {
+            self.buf.extend_from_slice(part);
+        }
+        let key_end = self.buf.len();
+        write(&mut self.buf);
+        self.spans.push((start, key_end, self.buf.len()));
+    }
+
     /// Append a row with a raw value.
     pub fn push_raw(&mut self, key: &[&[u8]], value: &[u8]) {
         let start = self.buf.len();
