@@ -191,10 +191,11 @@ class BatchResult:
     """The shard's next history sequence after this batch."""
     ledger: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index; append-only; a
-    member's rows are found through its history sequences), ``{"ts", "event_id",
-    "program", "rule", "version", "kind", "entry", "delta", "pending_delta",
-    "balance", "pending", "reason", "reference"}``; per kind, ``delta`` sums to the
-    available balance and ``pending_delta`` to the pending one)."""
+    member's rows are found through its history sequences), a compact array of
+    ``[ts, event_id, program, rule, version, kind, entry, delta, pending_delta,
+    balance, pending, reason, reference]``, named by ``named_ledger``; per kind,
+    ``delta`` sums to the available balance and ``pending_delta`` to the pending
+    one)."""
     outbox: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
     within that event; keys only grow, so the outbox is append-only; effect).
@@ -269,6 +270,12 @@ def named_history(raw: bytes, seq: int) -> bytes:
     """A stored history row (``BatchResult.history``) re-encoded as a msgpack named
     map, ``seq`` being its key's sequence; rows stored as named maps by earlier
     builds read too. ``CairnError`` when it cannot be decoded."""
+
+def named_ledger(raw: bytes) -> bytes:
+    """A stored ledger row (``BatchResult.ledger``) re-encoded as a msgpack named map
+    ``{"ts", "event_id", "program", "rule", "version", "kind", "entry", "delta",
+    "pending_delta", "balance", "pending", "reason", "reference"}``; rows stored as
+    named maps by earlier builds read too. ``CairnError`` when it is not one."""
 
 def named_effect(raw: bytes) -> bytes:
     """A stored outbox effect (``BatchResult.outbox``) re-encoded as a msgpack named

@@ -72,7 +72,7 @@ class MemoryShard:
         self.timers.difference_update(r.timer_deletes)
         contact_of = {key: msgpack.unpackb(_core.named_history(raw, int.from_bytes(key, "big")))["contact"]
                       for key, raw in r.history}
-        self.ledger.extend((contact_of[k[:8]], msgpack.unpackb(v)) for k, v in r.ledger)
+        self.ledger.extend((contact_of[k[:8]], msgpack.unpackb(_core.named_ledger(v))) for k, v in r.ledger)
 
     def send(self, events: list[dict[str, Any]], now: int) -> None:
         split = self.catalog.split_frame(msgpack.packb({"op": "events", "seq": 1, "events": events}), 1, now)

@@ -369,7 +369,7 @@ fn loyalty_crediting_currency_and_subscribe() {
     assert_eq!(st.loyalty["club"].non_qualifying, 50);
     assert_eq!(st.loyalty["club"].qualifying, 5);
     assert_eq!(st.loyalty["club"].joined_ms, 10);
-    let rows: Vec<Value> = r.ledger.iter().map(|(_, v)| decode_exact(v).unwrap()).collect();
+    let rows: Vec<Value> = r.ledger.iter().map(|(_, v)| decode_exact(&cairn_core::loyalty::book::named_ledger(v).unwrap()).unwrap()).collect();
     let entries: Vec<&str> = rows.iter().map(|r| r.get("entry").and_then(Value::as_str).unwrap()).collect();
     assert_eq!(entries, ["earn", "earn", "join", "refused"]);
     assert_eq!(rows[0].get("delta"), Some(&i(50)));

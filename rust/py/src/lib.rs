@@ -464,6 +464,14 @@ fn named_effect<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes
     Ok(PyBytes::new(py, &named))
 }
 
+/// A stored ledger row as a msgpack named map (rows are stored compactly, as
+/// arrays; rows stored as named maps before read too).
+#[pyfunction]
+fn named_ledger<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let named = core::loyalty::book::named_ledger(raw).map_err(|e| CairnError::new_err(format!("ledger row: {e}")))?;
+    Ok(PyBytes::new(py, &named))
+}
+
 /// The operators conditions offer for an attribute type (J-6), e.g. "number".
 #[pyfunction]
 fn operators(attr_type: &str) -> PyResult<Vec<&'static str>> {
@@ -541,6 +549,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(named_state, m)?)?;
     m.add_function(wrap_pyfunction!(named_history, m)?)?;
     m.add_function(wrap_pyfunction!(named_effect, m)?)?;
+    m.add_function(wrap_pyfunction!(named_ledger, m)?)?;
     m.add("CairnError", py.get_type::<CairnError>())?;
     m.add("DefinitionError", py.get_type::<DefinitionError>())?;
     m.add("FrameError", py.get_type::<FrameError>())?;

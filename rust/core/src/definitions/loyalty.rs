@@ -354,7 +354,7 @@ pub(crate) fn compile(cx: &Cx<'_>, l: &LoyaltyDoc, path: &str, errs: &mut Errs) 
     };
     let tiers = compile_tiers(l, path, errs);
     let pending_ms = duration(l.pending.as_deref(), &format!("{path}.pending"), errs);
-    let returns_ms = duration(l.returns_within.as_deref(), &format!("{path}.returns_within"), errs).unwrap_or(365 * MS_PER_DAY);
+    let returns_ms = duration(l.returns_within.as_deref(), &format!("{path}.returns_within"), errs).unwrap_or(90 * MS_PER_DAY);
     let expiry = l.expiry.as_ref().map(|e| {
         if e.months == 0 {
             errs.push((format!("{path}.expiry.months"), "months must be at least 1".into()));

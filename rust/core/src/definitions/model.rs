@@ -311,7 +311,7 @@ pub struct LoyaltyDoc {
     /// Points expire this many months after they were earned, oldest first.
     #[serde(default)]
     pub expiry: Option<ExpiryDoc>,
-    /// How long a purchase can be returned against the points it earned (default 365d).
+    /// How long a purchase can be returned against the points it earned (default 90d).
     #[serde(default)]
     pub returns_within: Option<String>,
     #[serde(default)]

@@ -5,13 +5,15 @@
 //! of `delta` over a member's rows is its available balance and the sum of
 //! `pending_delta` its pending balance; rows about rewards and tiers move nothing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::member::Member;
 use crate::definitions::PointKind;
 use crate::rows::EventRows;
 
-/// One ledger row, stored as a named map.
+/// One ledger row. Stored compactly, as the msgpack array of its fields in this
+/// order (field names were half of a row's bytes); `named_ledger` gives readers
+/// the named map.
 #[derive(Serialize)]
 pub struct LedgerRow<'a> {
     pub ts: i64,
@@ -77,6 +79,62 @@ impl Book<'_, '_> {
             reason,
             reference,
         };
-        self.ledger.push(&row);
+        self.ledger.push_compact(&row);
+    }
+}
+
+/// A stored ledger row read back: compact, or a named map as earlier builds wrote
+/// (whose `seq` is ignored, and whose missing fields read as empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredLedger {
+    pub ts: i64,
+    pub event_id: String,
+    pub program: String,
+    pub rule: String,
+    pub version: u64,
+    pub kind: String,
+    #[serde(default)]
+    pub entry: String,
+    pub delta: i64,
+    #[serde(default)]
+    pub pending_delta: i64,
+    pub balance: i64,
+    #[serde(default)]
+    pub pending: i64,
+    pub reason: String,
+    #[serde(default)]
+    pub reference: String,
+}
+
+/// A stored ledger row as the msgpack named map readers use: `{"ts", "event_id",
+/// "program", "rule", "version", "kind", "entry", "delta", "pending_delta",
+/// "balance", "pending", "reason", "reference"}`.
+pub fn named_ledger(raw: &[u8]) -> Result<Vec<u8>, String> {
+    let row: StoredLedger = crate::value::decode_exact(raw)?;
+    Ok(crate::value::encode(&row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::Rows;
+
+    #[test]
+    fn rows_are_positional_and_read_as_named_maps() {
+        let mut rows = Rows::default();
+        let mut ledger = EventRows { rows: &mut rows, seq: 7, first: 0 };
+        let mut book = Book { ledger: &mut ledger, program: "club", version: 2, ts: 5, event_id: "e1", grants: 0 };
+        book.note("r", "reward", "grant", "why", "CODE");
+        let (_, raw) = rows.get(0);
+        let named = named_ledger(raw).unwrap();
+        assert!(raw.len() + 80 < named.len(), "{} vs {}", raw.len(), named.len());
+        let row: crate::value::Value = crate::value::decode_exact(&named).unwrap();
+        assert_eq!(row.get("reference").and_then(crate::value::Value::as_str), Some("CODE"));
+        assert_eq!(row.get("entry").and_then(crate::value::Value::as_str), Some("grant"));
+        // A row as earlier builds stored it (named, with a member sequence) reads too.
+        let old = crate::value::encode(&serde_json::json!({"seq": 1, "ts": 5, "event_id": "e1", "program": "club",
+            "rule": "r", "version": 1, "kind": "qualifying", "delta": 3, "balance": 3, "reason": "why"}));
+        let back: StoredLedger = crate::value::decode_exact(&named_ledger(&old).unwrap()).unwrap();
+        assert_eq!((back.delta, back.entry.as_str(), back.pending), (3, "", 0));
     }
 }

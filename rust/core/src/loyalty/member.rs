@@ -30,7 +30,7 @@ pub struct Lot {
 /// How many of its latest receipts a member can return against their points:
 /// older ones leave the state (with those past `returns_within`), so the state
 /// stays small however much a member buys.
-pub const MAX_RECEIPTS: usize = 64;
+pub const MAX_RECEIPTS: usize = 32;
 
 /// A purchase that earned points: what a return reverses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,7 +77,7 @@ impl Shard {
             self.stored_history.push(v.to_vec());
         }
         for (_, v) in r.ledger.iter() {
-            self.ledger.push(decode_exact(v).unwrap());
+            self.ledger.push(decode_exact(&cairn_core::loyalty::book::named_ledger(v).unwrap()).unwrap());
         }
         r
     }
