@@ -70,6 +70,12 @@ def parse(text: str, name: str, version: int = 1,
     """Parse and check definitions text; return the msgpack document for the core
     and its catalog compiled at ``version`` (after ``previous``, whose unchanged
     programs keep their versions)."""
+    return parse_doc(read_doc(text, name), name, version, previous)
+
+
+def read_doc(text: str, name: str) -> dict[str, Any]:
+    """The YAML mapping in ``text``; ``DefinitionsInvalid`` (naming the line) when
+    it is not valid YAML or not a mapping."""
     try:
         doc = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -80,7 +86,7 @@ def parse(text: str, name: str, version: int = 1,
         doc = {}
     if not isinstance(doc, dict):
         raise DefinitionsInvalid(name, [Problem("", f"the file must hold a mapping, got {type(doc).__name__}")])
-    return parse_doc(doc, name, version, previous)
+    return doc
 
 
 def parse_doc(doc: dict[str, Any], name: str, version: int = 1,

@@ -215,8 +215,8 @@ class Engine:
         in ``text`` and through the live ones, from ``from_ms`` to now; nothing is
         written. Returns ``simulation.report``. Raises ``DefinitionsInvalid``."""
         assert self.layout is not None
-        version = self.catalog.version
-        live = self.layout.definitions_file(version).read_bytes() if version else None
+        # The latest applied document (also in folders that kept only that one).
+        live = dict(self.layout.definitions_versions()).get(self.catalog.version)
         candidate = simulation.candidate_document(text, name, live)
         now = self.config.clock()
         shards = await asyncio.gather(*(a.simulate.remote(candidate, from_ms, now) for a in self.actors))

@@ -27,8 +27,8 @@ def candidate_document(text: str, name: str, live: bytes | None) -> bytes:
     declares) over the live document's types, fields and segments. Its programs,
     if any, are left out: a simulation runs loyalty only. Raises
     ``definitions.DefinitionsInvalid`` naming the file and the path."""
-    doc = definitions.load_yaml(text) or {}
-    if not isinstance(doc, dict) or not doc.get("loyalty"):
+    doc = definitions.read_doc(text, name)
+    if not doc.get("loyalty"):
         raise definitions.DefinitionsInvalid(name, [definitions.Problem("loyalty", "a rule set to simulate needs loyalty programs")])
     base = msgpack.unpackb(live, raw=False) if live else {}
     merged = {k: v for k, v in (base or {}).items() if k in _SHARED}

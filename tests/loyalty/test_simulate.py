@@ -65,3 +65,10 @@ def test_simulate_rejects_an_invalid_rule_set(loyalty: Any) -> None:
         assert "a rule needs at least one effect" in exc.message
     else:
         raise AssertionError("an invalid rule set must be refused")
+    for text, says in (("loyalty: [unclosed", "not valid YAML"), ("programs: []", "needs loyalty programs")):
+        try:
+            loyalty.client.simulate(text, 0)
+        except CairnServerError as exc:
+            assert says in exc.message
+        else:
+            raise AssertionError(f"{text!r} must be refused")
