@@ -121,12 +121,17 @@ fn test(op: &Option<Op>, x: f64) -> bool {
 /// member's ordered tier (`ordered_tier`), read once per occasion.
 pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, tier: Option<usize>, occ: &Occ<'_>) -> Outcome {
     let Some((cents, items)) = matches(lp, rule, m, tier, occ) else { return Outcome::Skip };
+    // The measures' account; the conditions' goes in front once the rule applies
+    // (most occasions that only count towards a rule never need it).
     let mut reason = String::with_capacity(96);
-    reason.push_str("rule ");
-    reason.push_str(&rule.name);
-    reason.push(':');
-    explain_conditions(rule, m, occ, &mut reason);
-    let mut progress = if rule.has_progress() { Some(m.progress.entry_or_default(rule.name.clone())) } else { None };
+    let mut progress = if rule.has_progress() {
+        if !m.progress.contains_key(rule.name.as_str()) {
+            m.progress.insert(rule.name.clone(), Progress::default());
+        }
+        m.progress.get_mut(rule.name.as_str())
+    } else {
+        None
+    };
     let mut times = 1;
     if let Some(p) = &rule.purchase {
         push_receipt(&mut reason, cents, items, p);
@@ -173,12 +178,23 @@ pub fn evaluate(lp: &LoyaltyProgram, rule: &Rule, m: &mut Member, tier: Option<u
         reason.push_str(limit.per.name());
         if left <= 0 {
             reason.push_str(": used up");
-            return Outcome::Limited { reason: tidy(reason, rule) };
+            return Outcome::Limited { reason: account(rule, m, occ, &reason) };
         }
         times = times.min(left);
         pr.uses += times as u32;
     }
-    Outcome::Fire { times, reason: tidy(reason, rule) }
+    Outcome::Fire { times, reason: account(rule, m, occ, &reason) }
+}
+
+/// "rule NAME: <conditions><measures>", tidied.
+fn account(rule: &Rule, m: &Member, occ: &Occ<'_>, measures: &str) -> String {
+    let mut reason = String::with_capacity(32 + measures.len());
+    reason.push_str("rule ");
+    reason.push_str(&rule.name);
+    reason.push(':');
+    explain_conditions(rule, m, occ, &mut reason);
+    reason.push_str(measures);
+    tidy(reason, rule)
 }
 
 /// "rule r:; x" -> "rule r: x"; "rule r:" -> "rule r" (a rule with no condition
