@@ -23,4 +23,5 @@ def test_demo_runs_and_explains():
     assert "bought -> occurred (on purchase demo-5)" in out  # ann bought her cart
     assert "remind -> sent" in out and "Bob, your cart with Linen shirt is waiting." in out
     assert "invite_sms -> skipped  no 'phone' in profile" in out
+    assert "club / silver" in out and "silver_welcome" in out  # tiers and a reward
     assert "dead letters: 0" in out

@@ -110,9 +110,11 @@ def _messages(console: Console, sink: Path) -> None:
 
 def _points(console: Console, found: list[dict[str, Any]]) -> None:
     console.rule("loyalty points")
-    table = Table("contact", "program", "qualifying", "non-qualifying", "earned by")
+    table = Table("contact", "program / tier", "qualifying / non-q.", "rewards", "earned by")
     for f in found:
-        rules = ", ".join(f"{r['rule']} {r['delta']:+}" for r in f.get("ledger", []))
+        rules = ", ".join(f"{r['rule']} {r['delta']:+}" for r in f.get("ledger", []) if r["delta"])
         for name, m in sorted(f["state"].get("loyalty", {}).items()):
-            table.add_row(f["contact"], name, str(m.get("qualifying", 0)), str(m.get("non_qualifying", 0)), rules)
+            rewards = ", ".join(g["reward"] for g in m.get("rewards", [])) or "-"
+            table.add_row(f["contact"], f"{name} / {m.get('tier') or '-'}",
+                          f"{m.get('qualifying', 0)} / {m.get('non_qualifying', 0)}", rewards, rules)
     console.print(table)
