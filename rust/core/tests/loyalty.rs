@@ -407,3 +407,23 @@ fn a_return_after_returns_within_is_refused() {
     assert!(errs.iter().any(|e| e.contains("the first tier starts at 0")), "{errs:?}");
     assert!(errs.iter().any(|e| e.contains("the rule's event must be purchase")), "{errs:?}");
 }
+
+#[test]
+fn points_buy_a_reward_when_the_balance_allows() {
+    let cat = cat_with_secret(r#"{"loyalty": [{"name": "club", "rewards": [{"name": "voucher_10"}], "rules": [
+        {"name": "per_euro", "template": "points_per_amount", "amount": 1, "kind": "non_qualifying"},
+        {"name": "claim", "event": "reward_claim", "when": {"attr": "reward", "op": "equals", "value": "voucher_10"},
+         "balance": {"kind": "non_qualifying", "op": "gte", "value": 100},
+         "effects": [{"debit": {"points": 100, "kind": "non_qualifying"}}, {"reward": "voucher_10"}]}]}]}"#);
+    let mut shard = Shard::default();
+    shard.send(&cat, T0, "ann", "purchase", json!({"total_amount": 150}));
+    shard.send(&cat, T0 + 1, "ann", "reward_claim", json!({"reward": "voucher_10"}));
+    shard.send(&cat, T0 + 2, "ann", "reward_claim", json!({"reward": "voucher_10"}));
+    let m = member(&shard, "ann", "club");
+    assert_eq!((m.non_qualifying, m.rewards.len()), (50, 1), "the second claim finds 50 points: nothing");
+    let debit = shard.ledger.iter().find(|r| text(r, "entry") == "debit").unwrap();
+    assert!(text(debit, "reason").contains("balance non_qualifying 150 gte 100"), "{debit:?}");
+    let errs = errors(r#"{"loyalty": [{"name": "c", "rules": [{"name": "r", "event": "x",
+        "balance": {"kind": "gold", "op": "contains", "value": 1}, "effects": [{"credit": {"points": 1, "kind": "qualifying"}}]}]}]}"#);
+    assert!(errs.iter().any(|e| e.contains("rules[0].balance.kind: unknown kind 'gold'")), "{errs:?}");
+}

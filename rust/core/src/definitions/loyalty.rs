@@ -210,6 +210,8 @@ pub struct Rule {
     pub subscribed: Option<Subscribed>,
     pub tier_change: Option<TierChange>,
     pub inactive: Option<Inactive>,
+    /// The member's available balance of a kind, compared (checked before effects).
+    pub balance: Option<(PointKind, Op)>,
     pub effects: Vec<Effect>,
 }
 
@@ -655,6 +657,12 @@ fn compile_rule(cx: &Cx<'_>, lp: &LoyaltyProgram, doc: &RuleDoc, rp: &str, errs:
         let event = event_ref(cx, i.event.as_deref().unwrap_or("purchase"), format!("{rp}.inactive.event"), errs);
         Some(Inactive { event, for_ms })
     });
+    let balance = r.balance.as_ref().and_then(|b| {
+        let bp = format!("{rp}.balance");
+        let k = kind(&b.kind, &format!("{bp}.kind"), errs)?;
+        let count = super::model::CountDoc { op: b.op.clone(), value: b.value.clone() };
+        compile_count(&count, "balance", &bp, errs).map(|op| (k, op))
+    });
     if tier_change.is_some() && lp.tiers.is_empty() {
         errs.push((format!("{rp}.tier_change"), "tier_change needs a program with tiers".into()));
     }
@@ -679,6 +687,7 @@ fn compile_rule(cx: &Cx<'_>, lp: &LoyaltyProgram, doc: &RuleDoc, rp: &str, errs:
         subscribed,
         tier_change,
         inactive,
+        balance,
         effects,
     })
 }

@@ -380,6 +380,9 @@ pub struct RuleDoc {
     pub tier_change: Option<TierChangeDoc>,
     #[serde(default)]
     pub inactive: Option<InactiveDoc>,
+    /// The member's available balance of a kind, compared: `{kind, op, value}`.
+    #[serde(default)]
+    pub balance: Option<BalanceDoc>,
     #[serde(default)]
     pub effects: Option<Vec<EffectDoc>>,
     // Template parameters.
@@ -496,6 +499,14 @@ pub struct TierChangeDoc {
     /// Promoted to the VIP tier.
     #[serde(default)]
     pub vip: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceDoc {
+    pub kind: String,
+    pub op: String,
+    pub value: Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -96,6 +96,11 @@ fn matches(lp: &LoyaltyProgram, rule: &Rule, m: &Member, tier: Option<usize>, oc
     if rule.tier_change.as_ref().is_some_and(|t| !tier_ok(t, occ.tier_move)) {
         return None;
     }
+    if let Some((kind, op)) = &rule.balance {
+        if op.test(&Value::F64(m.balance(*kind) as f64), 0) != Some(true) {
+            return None;
+        }
+    }
     match &rule.purchase {
         None => Some((0, 0)),
         Some(p) => {
@@ -224,6 +229,13 @@ fn explain_conditions(rule: &Rule, m: &Member, occ: &Occ<'_>, reason: &mut Strin
     if rule.birthday.is_some() {
         reason.push_str(" birthday ");
         reason.push_str(&m.birthday);
+    }
+    if let Some((kind, op)) = &rule.balance {
+        reason.push_str(" balance ");
+        reason.push_str(kind.name());
+        reason.push(' ');
+        reason.push_str(itoa::Buffer::new().format(m.balance(*kind)));
+        op.write_operand_named(reason);
     }
     if rule.subscribed.is_some() {
         reason.push_str(" subscribed ");
