@@ -288,10 +288,6 @@ impl EventRules {
             }
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.any_store.is_empty() && self.by_store.is_empty()
-    }
 }
 
 impl LoyaltyProgram {
@@ -398,7 +394,10 @@ pub(crate) fn compile(cx: &Cx<'_>, l: &LoyaltyDoc, path: &str, errs: &mut Errs) 
             lp.rules.push(rule);
         }
     }
-    check_multipliers(&lp, path, errs);
+    // Rule paths below index compiled rules: only right when every rule compiled.
+    if errs.len() == before {
+        check_multipliers(&lp, path, errs);
+    }
     if errs.len() != before {
         return None;
     }

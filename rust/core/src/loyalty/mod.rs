@@ -22,7 +22,7 @@ use self::calendar::{add_months, birthday_window, parse_birthday, year_of};
 use self::member::{Grant, Member, Receipt};
 use self::receipt::{to_cents, ReceiptView};
 use self::rules::{ordered_tier, Occ, Outcome, TierMove};
-use crate::definitions::loyalty::{Effect, Join, Occasion};
+use crate::definitions::loyalty::{Effect, Join};
 use crate::definitions::{Catalog, LoyaltyProgram, PointKind};
 use crate::event::Event;
 use crate::keys::timer_key;
@@ -111,8 +111,12 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
         return;
     }
     let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
-    let mut fresh = new_member(lp, ev.ts, profile);
-    let m = loyalty.get_mut(&lp.name).unwrap_or(&mut fresh);
+    // A would-be member (join: auto) is made only for contacts that are not members.
+    let mut fresh = None;
+    let m = match loyalty.get_mut(&lp.name) {
+        Some(m) => m,
+        None => fresh.insert(new_member(lp, ev.ts, profile)),
+    };
     if member && lp.activity.contains_key(&ev.kind) {
         m.active_ms.insert(ev.kind.clone(), ev.ts);
     }
@@ -147,7 +151,7 @@ fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, 
         m.receipts.push(Receipt {
             key: member::receipt_key(receipt_id),
             ts: ev.ts,
-            cents: to_cents(map_get(ev.attrs(), "total_amount")).max(receipt.measure(None).0),
+            cents: receipt.measure(None).0,
             refunded_cents: 0,
             earned: earned.points,
             reversed: [0, 0],
@@ -569,16 +573,5 @@ fn redeem(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_,
             let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
             book.note("", "reward", "refused", &format!("no reward of this member has the code '{raw}'"), &code);
         }
-    }
-}
-
-/// Occasion names for docs and traces.
-pub fn occasion_name(o: &Occasion) -> &str {
-    match o {
-        Occasion::Event(e) => e,
-        Occasion::Join => "$join",
-        Occasion::TierChange => "tier_change",
-        Occasion::Birthday => "birthday",
-        Occasion::Inactive => "inactive",
     }
 }
