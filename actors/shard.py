@@ -13,13 +13,14 @@ from typing import Any
 
 import ray
 
-from actors.store import ShardStore
+from actors.store import DEFAULT_HELD_STATES, ShardStore
 
 
 class ShardActor:
     """Holds one shard's journey and loyalty state in LMDB and applies batches."""
 
-    def __init__(self, index: int, path: str, fsync: bool = True, map_size: int = 64 << 30) -> None:
+    def __init__(self, index: int, path: str, fsync: bool = True, map_size: int = 64 << 30,
+                 held_states: int = DEFAULT_HELD_STATES) -> None:
         # Set when each batch held all its row tuples at once (tens of thousands),
         # which the default cyclic-GC threshold (700 allocations) scanned dozens of
         # times per batch for cycles they cannot form. Rows now reach putmulti one
@@ -28,7 +29,7 @@ class ShardActor:
         # other bulk lists (getmulti results, due effects).
         gc.set_threshold(100_000, 20, 20)
         self.index = index
-        self.store = ShardStore(path, map_size=map_size, fsync=fsync)
+        self.store = ShardStore(path, map_size=map_size, fsync=fsync, held_states=held_states)
 
     def ready(self) -> int:
         """Return the definitions version once the store is open."""

@@ -47,6 +47,8 @@ _FIRST, _RETRY = b"o", b"r"
 RECENT_EVENTS = 10
 #: History rows counted per core call when new definitions start counting them.
 _BACKFILL_ROWS = 20_000
+#: Contacts whose decoded state a shard keeps between batches (a few KB each).
+DEFAULT_HELD_STATES = 100_000
 
 
 class StoreError(Exception):
@@ -75,7 +77,8 @@ class ShardStore:
     as the state change that caused them.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, map_size: int = 64 << 30, fsync: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, map_size: int = 64 << 30, fsync: bool = True,
+                 held_states: int = DEFAULT_HELD_STATES) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # sync=False still survives a crash of the process (committed pages live in
@@ -86,6 +89,10 @@ class ShardStore:
         self.dbs = {name: self.env.open_db(name.encode()) for name in DB_NAMES}
         self.secret = self._secret()
         self.catalog = self._load_catalog()
+        # Decoded states kept between batches: this store is their only writer, so
+        # they stay what LMDB holds as long as every batch commits (`_apply` clears
+        # them otherwise, `install` after a backfill).
+        self.held = _core.States(held_states)
         # Where batch time goes, for `cairn status` and benchmarks (seconds).
         self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0}
 
@@ -117,11 +124,15 @@ class ShardStore:
         catalog = _core.Catalog.compile(doc, version, self.catalog, self.secret)
         counted_before = {key for key, _ in self.catalog.facts()}
         new_facts = [key for key, _ in catalog.facts() if key not in counted_before]
-        with self.env.begin(write=True) as txn:
+        try:
+            with self.env.begin(write=True) as txn:
+                if new_facts:
+                    self._backfill(txn, catalog, new_facts)
+                txn.put(_META_DEFINITIONS + _SEQ.pack(version), doc, db=self.dbs["meta"])
+                txn.put(_META_VERSION, str(version).encode(), db=self.dbs["meta"])
+        finally:
             if new_facts:
-                self._backfill(txn, catalog, new_facts)
-            txn.put(_META_DEFINITIONS + _SEQ.pack(version), doc, db=self.dbs["meta"])
-            txn.put(_META_VERSION, str(version).encode(), db=self.dbs["meta"])
+                self.held.clear()  # the backfill rewrote stored states
         self.catalog = catalog
 
     def _backfill(self, txn: lmdb.Transaction, catalog: _core.Catalog, facts: list[int]) -> None:
@@ -171,13 +182,15 @@ class ShardStore:
         t0 = time.perf_counter()
         txn = self.env.begin(write=True)
         try:
-            states = txn.cursor(self.dbs["state"]).getmulti(batch.state_keys())
+            # Only the states not held decoded from earlier batches are read.
+            missing = self.held.missing(batch)
+            states = txn.cursor(self.dbs["state"]).getmulti(missing) if missing else []
             raw_seq = txn.get(_META_HISTORY_SEQ, db=self.dbs["meta"])
             next_seq = _SEQ.unpack(raw_seq)[0] if raw_seq else 1
             t1 = time.perf_counter()
             # The core asks the seen table only about ids its states do not hold.
             seen = txn.cursor(self.dbs["seen"]).getmulti
-            result = self.catalog.apply(batch, states, seen, now_ms, next_seq)
+            result = self.catalog.apply(batch, states, seen, now_ms, next_seq, self.held)
             t2 = time.perf_counter()
             for row in _ROWS:
                 items = getattr(result, row)
@@ -197,10 +210,12 @@ class ShardStore:
                 txn.cursor(self.dbs["attributes"]).putmulti([(k, stamp) for k in result.attributes])
             txn.put(_META_HISTORY_SEQ, _SEQ.pack(result.next_seq), db=self.dbs["meta"])
             t3 = time.perf_counter()
+            txn.commit()
         except BaseException:
+            # The held states may be ahead of what LMDB holds now: read them again.
+            self.held.clear()
             txn.abort()
             raise
-        txn.commit()
         t4 = time.perf_counter()
         tm = self.timing
         tm["batches"] += 1

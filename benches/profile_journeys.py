@@ -1,10 +1,12 @@
 """Apply the journeys benchmark's batch in a loop, for profilers.
 
-    .venv/bin/python benches/profile_journeys.py [ROUNDS]
+    .venv/bin/python benches/profile_journeys.py [ROUNDS] [--held]
 
 Builds the same world as `test_journeys_apply.py` (1,000 programs, 100,000 contacts
 with 30 days of replayed history; cached in /tmp after the first run), then applies
-the 10,000-event batch ROUNDS times and prints events/s. Under a profiler:
+the 10,000-event batch ROUNDS times and prints events/s. With --held, each round's
+states are held decoded beforehand (`cairn._core.States`, untimed), as in a running
+shard. Under a profiler:
 
     perf record --call-graph dwarf .venv/bin/python benches/profile_journeys.py 15
     valgrind --tool=callgrind --toggle-collect='*pymethod_apply*' \\
@@ -43,19 +45,26 @@ class _Options:
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    args = [a for a in sys.argv[1:] if a != "--held"]
+    held = "--held" in sys.argv
+    rounds = int(args[0]) if args else 10
     catalog = _core.Catalog.compile(msgpack.packb(bench.journey_definitions(1000)), 1)
     if CACHE.exists():
         part, stored = pickle.loads(CACHE.read_bytes())
     else:
-        _, part, stored, _, _ = bench.world.__wrapped__(_Options())
+        _, part, stored, _, _, _ = bench.world.__wrapped__(_Options())
         CACHE.write_bytes(pickle.dumps((part, stored)))
     gc.collect()
     gc.freeze()
-    start = time.perf_counter()
+    elapsed = 0.0
     for _ in range(rounds):
-        result = catalog.apply(_core.Batch([part]), stored, [], bench.NOW)
-    elapsed = time.perf_counter() - start
+        states = None
+        if held:
+            states = _core.States(len(stored))
+            states.load(stored)
+        start = time.perf_counter()
+        result = catalog.apply(_core.Batch([part]), [] if held else stored, [], bench.NOW, 1, states)
+        elapsed += time.perf_counter() - start
     print(f"{bench.BATCH * rounds / elapsed:,.0f} events/s over {rounds} rounds; "
           f"{sum(len(v) for _, v in result.history) / bench.BATCH:.0f} history bytes and "
           f"{sum(len(v) for _, v in result.states) / len(result.states):.0f} state bytes per event")

@@ -20,6 +20,8 @@ from cairn.benchdefs import JOURNEY_TYPES, STORES, journey_definitions
 NOW = 1_795_424_400_000  # 2026-11-23T09:00:00Z
 DAY = 86_400_000
 BATCH = 10_000
+#: timed rounds of the held-states benchmarks (each needs an untimed warm-up)
+ROUNDS = 10
 HISTORY_PER_CONTACT = 10  # events over the 30 days before NOW
 
 
@@ -70,11 +72,11 @@ def world(request):
     part = catalog.split_frame(msgpack.packb({"op": "events", "events": fresh}), 1, NOW).batches[0][1]
     batch = _core.Batch([part])
     stored = [(k, states[k]) for k in batch.state_keys() if k in states]
-    return catalog, part, stored, contacts, len(timers)
+    return catalog, part, stored, contacts, len(timers), list(states.items())
 
 
 def test_batch_apply_1000_journeys(benchmark, world):
-    catalog, part, stored, contacts, waiting = world
+    catalog, part, stored, contacts, waiting, _ = world
 
     def run():
         return catalog.apply(_core.Batch([part]), stored, [], NOW)
@@ -87,3 +89,23 @@ def test_batch_apply_1000_journeys(benchmark, world):
                                 timers_per_event=round(len(result.timers) / BATCH, 2),
                                 avg_state_bytes=round(sum(len(v) for _, v in stored) / max(len(stored), 1)),
                                 runs_waiting=waiting)
+
+
+def test_batch_apply_1000_journeys_held_states(benchmark, world):
+    """The same batch as a running shard applies it: every contact's state held
+    decoded from earlier batches (`cairn._core.States`), none read from storage.
+    Each round starts from the stored states again (the warm-up is not timed)."""
+    catalog, part, _, contacts, _, all_states = world
+
+    def setup():
+        held = _core.States(contacts)
+        held.load(all_states)
+        return (held,), {}
+
+    def run(held):
+        return catalog.apply(_core.Batch([part]), [], [], NOW, 1, held)
+
+    result = benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    assert result.accepted == BATCH and result.duplicates == 0
+    assert result.outbox and result.timers
+    benchmark.extra_info.update(events=BATCH, contacts=contacts, programs=1000, held=contacts)

@@ -245,3 +245,52 @@ def test_rows_from_the_core_are_a_sequence_read_lazily(store):
     states = result.states
     assert [k for k, _ in states] == [b"ann", b"bob"] and dict(states).keys() == {b"ann", b"bob"}
     assert store.catalog.apply(batch, states, [], NOW).duplicates == 5
+
+
+# -- decoded states held between batches ----------------------------------------------
+
+
+def test_a_batch_that_does_not_commit_leaves_no_held_state_behind(store):
+    store.apply([part(store, purchases(range(3)))], NOW)
+    with store.env.begin(write=True, db=store.dbs["meta"]) as txn:
+        good = txn.get(b"history_seq")
+        txn.put(b"history_seq", (1).to_bytes(8, "big"))  # behind the stored history
+    with pytest.raises(StoreError):
+        store.apply([part(store, purchases(range(3, 6)))], NOW)
+    with store.env.begin(write=True, db=store.dbs["meta"]) as txn:
+        txn.put(b"history_seq", good)
+    # The failed batch's events are new: not duplicates of a state never stored.
+    assert store.apply([part(store, purchases(range(3, 6)))], NOW) == [(3, 0)]
+    assert store.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 60
+
+
+def _tables(store: ShardStore) -> dict[str, list[tuple[bytes, bytes]]]:
+    with store.env.begin() as txn:
+        return {name: list(txn.cursor(store.dbs[name])) for name in ("state", "seen", "history", "ledger", "outbox")}
+
+
+def test_held_states_store_exactly_what_decoding_every_batch_stores(tmp_path):
+    """Three shards fed the same batches, holding no states, 3 of them and all of
+    them, store the same bytes, across a definitions install whose counted
+    history rewrites the stored states (held copies are dropped)."""
+    stores = [ShardStore(tmp_path / f"s{n}", fsync=False, held_states=n) for n in (0, 3, 1000)]
+    contacts = [f"c{i}" for i in range(8)]
+    for s in stores:
+        s.install(parse(RECENT, "recent.yaml")[0], 1)
+    for round_ in range(6):
+        if round_ == 3:
+            for s in stores:
+                s.install(parse(COUNTING, "counting.yaml")[0], 2)
+        events = [{"id": f"r{round_}-{k}", "contact": contacts[(round_ * 3 + k % 4) % 8], "type": "purchase",
+                   "attrs": {"total_amount": 10 + k}} for k in range(12)]
+        events.append(dict(events[0]))  # a resend within the batch
+        parts = [part(stores[0], events)]
+        assert len({tuple(s.apply(parts, NOW + round_)) for s in stores}) == 1
+        # Capacity 3: the batch's 4 contacts stay, the others were dropped. All held:
+        # 3 new contacts a round, until the install drops them (its backfill
+        # rewrote the stored states).
+        assert (len(stores[1].held), len(stores[2].held)) == (4, min(8, 4 + 3 * (round_ % 3)))
+    first = _tables(stores[0])
+    assert first["state"] and all(_tables(s) == first for s in stores[1:])
+    for s in stores:
+        s.close()

@@ -94,9 +94,12 @@ class Catalog:
         seen: list[tuple[bytes, bytes]] | Callable[[list[bytes]], list[tuple[bytes, bytes]]],
         now_ms: int,
         next_seq: int = 1,
+        held: States | None = None,
     ) -> BatchResult:
         """Apply ``batch`` in order. ``states``: the (contact, state) pairs found for
-        ``batch.state_keys()`` (missing = new contact). ``seen``: the ``seen`` table
+        ``batch.state_keys()`` (missing = new contact); with ``held``, only for
+        ``held.missing(batch)``: the held states are used and updated in place, and
+        the caller must ``held.clear()`` when the result is not committed. ``seen``: the ``seen`` table
         rows found, or a callable (an LMDB cursor's ``getmulti``) that the core calls
         with the keys it needs: only ids of contacts whose older ids spilled out of
         their state's ``recent`` list. ``next_seq``: the shard's next history sequence
@@ -130,6 +133,33 @@ class Batch:
 
     def __len__(self) -> int:
         """Number of events, duplicates included."""
+
+class States:
+    """A shard's decoded contact states, held between batches (``Catalog.apply(...,
+    held=states)``), so that a batch decodes only the states it does not hold. The
+    shard is their only writer: clear it when a batch's write transaction does not
+    commit, and after anything else writes states. After a batch it holds at most
+    ``capacity`` states, or the batch's own contacts when they are more; which
+    others are dropped is arbitrary (they are read again from storage)."""
+
+    def __init__(self, capacity: int) -> None:
+        """Hold up to ``capacity`` contacts' states (0: none)."""
+
+    capacity: Final[int]
+
+    def missing(self, batch: Batch) -> list[bytes]:
+        """Sorted contact keys of ``batch`` whose state is not held: the keys to read."""
+
+    def load(self, states: Sequence[tuple[bytes, bytes]]) -> None:
+        """Decode the stored (contact, state) rows of contacts not held yet (to warm
+        the held states; ``Catalog.apply`` loads what a batch misses by itself).
+        ``CairnError`` on a corrupt state."""
+
+    def clear(self) -> None:
+        """Forget every held state."""
+
+    def __len__(self) -> int:
+        """Number of states held."""
 
 class FrameSplit:
     """The result of ``Catalog.split_frame``."""

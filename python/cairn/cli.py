@@ -65,6 +65,9 @@ def main() -> None:
               help="Channels YAML (SMTP, webhooks, file sinks); default: every channel to DATA/sent.ndjson.")
 @click.option("--fsync/--no-fsync", default=True, show_default=True,
               help="fsync each batch commit (power-loss safe) or rely on the OS (process-crash safe).")
+@click.option("--held-states", default=None, type=click.IntRange(0),
+              help="Contacts per shard whose decoded state stays in memory between batches "
+                   "(0: none) [default: 100000].")
 @click.option("--batch-events", default=4000, show_default=True, help="Events per shard call at most.")
 @click.option("--linger-ms", default=2.0, show_default=True, help="Longest wait to fill a shard batch.")
 @click.option("--clock", "clock_kind", type=click.Choice(["wall", "manual"]), default="wall", show_default=True,
@@ -72,7 +75,7 @@ def main() -> None:
 @click.option("--clock-start", default=None,
               help="Manual clock start, ISO 8601 (e.g. 2026-11-23T09:00:00Z) [default: now].")
 def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str | None,
-          channels_file: Path | None, fsync: bool, batch_events: int, linger_ms: float,
+          channels_file: Path | None, fsync: bool, held_states: int | None, batch_events: int, linger_ms: float,
           clock_kind: str, clock_start: str | None) -> None:
     """Run an engine until SIGINT or SIGTERM."""
     from cairn.channels import ConfigError, load_channel_config
@@ -91,6 +94,8 @@ def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str |
     config = EngineConfig(data_dir=data_dir, shards=shards, host=host, port=port, token=token,
                           channels=channels, fsync=fsync, batch_events=batch_events, linger_ms=linger_ms,
                           clock=clock)
+    if held_states is not None:
+        config.held_states = held_states
 
     async def run() -> None:
         engine = Engine(config)

@@ -16,6 +16,7 @@ from typing import Any
 import ray
 
 from actors import shard_actor_class
+from actors.store import DEFAULT_HELD_STATES
 from cairn import _core, definitions, explain, simulation
 from cairn.channels import Dispatcher, load_channel_config
 from cairn.clock import Clock, ManualClock, parse_duration_ms, wall_clock
@@ -44,6 +45,8 @@ class EngineConfig:
     channels: dict[str, Any] | None = None
     #: fsync every batch commit (survives power loss); False survives process crashes
     fsync: bool = True
+    #: contacts per shard whose decoded state stays in memory between batches
+    held_states: int = DEFAULT_HELD_STATES
     batch_events: int = 4000
     linger_ms: float = 2.0
     max_frame: int = 4 * 1024 * 1024
@@ -117,7 +120,8 @@ class Engine:
         # Shards share the node's CPUs evenly, so any shard count can be scheduled.
         actor_cls = shard_actor_class(num_cpus=min(1.0, cpus / self.layout.shards))
         self.actors = [
-            actor_cls.remote(i, str(self.layout.shard_path(i)), self.config.fsync)
+            actor_cls.remote(i, str(self.layout.shard_path(i)), self.config.fsync,
+                             held_states=self.config.held_states)
             for i in range(self.layout.shards)
         ]
         await asyncio.gather(*(a.ready.remote() for a in self.actors))

@@ -9,6 +9,7 @@ use crate::event::{Event, HistoryRow};
 use crate::journey::{self, Cause, Out, TIMER_EVENT};
 use crate::keys::seen_key;
 use crate::rows::{EventRows, Rows};
+use crate::held::HeldStates;
 use crate::state::{RunRecord, State};
 use crate::loyalty::{self, LoyaltyOut, LOYALTY_TIMER};
 use crate::facts;
@@ -48,41 +49,14 @@ pub struct BatchResult {
     pub effects: usize,
 }
 
-/// The batch's contacts' states, decoded once per batch; `true` once an event of
-/// the contact was accepted (only those states are written back).
-pub type LiveStates<'b> = FxHashMap<&'b str, (State, bool)>;
-
-/// Decode the stored `states` of the batch's contacts; a contact without one starts
-/// from the default state.
-pub fn decode_states<'b, K, V>(batch: &'b Batch, states: &[(K, V)]) -> Result<LiveStates<'b>, ApplyError>
-where
-    K: AsRef<[u8]>,
-    V: AsRef<[u8]>,
-{
-    // Fx hashing: keys are the engine's own, and SipHash was a visible share of the
-    // per-event cost.
-    let stored: FxHashMap<&[u8], &[u8]> = states.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
-    let mut live = LiveStates::default();
-    for ev in &batch.events {
-        if !live.contains_key(ev.contact.as_str()) {
-            let state = match stored.get(ev.contact.as_bytes()) {
-                Some(bytes) => State::decode(&ev.contact, bytes)?,
-                None => State::default(),
-            };
-            live.insert(&ev.contact, (state, false));
-        }
-    }
-    Ok(live)
-}
-
 /// The `seen` keys to look up before applying: only events of contacts whose older
 /// ids spilled to the `seen` table, and whose id is not among the recent ones.
-/// Sorted and unique.
-pub fn seen_lookups(batch: &Batch, live: &LiveStates<'_>) -> Vec<Vec<u8>> {
+/// Sorted and unique. The batch's states must be loaded in `held`.
+pub fn seen_lookups(batch: &Batch, held: &HeldStates) -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = batch
         .events
         .iter()
-        .filter(|ev| live.get(ev.contact.as_str()).is_some_and(|(s, _)| s.spilled > 0 && !s.is_recent(&ev.id)))
+        .filter(|ev| held.get(&ev.contact).is_some_and(|s| s.spilled > 0 && !s.is_recent(&ev.id)))
         .map(|ev| seen_key(&ev.contact, &ev.id))
         .collect();
     keys.sort_unstable();
@@ -105,8 +79,9 @@ where
     V: AsRef<[u8]>,
     SK: AsRef<[u8]>,
 {
-    let live = decode_states(batch, states)?;
-    Ok(apply_decoded(cat, batch, live, seen, now_ms, next_seq))
+    let mut held = HeldStates::new(0);
+    held.load(batch, states)?;
+    Ok(apply_held(cat, batch, &mut held, seen, now_ms, next_seq))
 }
 
 /// Apply one accepted producer event to its contact: profile, then the histories it
@@ -163,11 +138,12 @@ fn note_attributes<'b>(ev: &'b Event, seen: &mut FxHashSet<(&'b str, &'b str, Op
     }
 }
 
-/// `apply` with the states already decoded (`decode_states`).
-pub fn apply_decoded<'b, SK, SV>(
+/// `apply` with the states of the batch's contacts held decoded (`HeldStates::load`):
+/// they are updated in place, and trimmed to the held capacity afterwards.
+pub fn apply_held<SK, SV>(
     cat: &Catalog,
-    batch: &'b Batch,
-    mut live: LiveStates<'b>,
+    batch: &Batch,
+    held: &mut HeldStates,
     seen: &[(SK, SV)],
     now_ms: i64,
     next_seq: u64,
@@ -189,6 +165,8 @@ where
     let mut runs = Vec::new();
     let mut timers = FxHashMap::default();
     let mut seen_attrs: FxHashSet<(&str, &str, Option<AttrType>)> = FxHashSet::default();
+    // Contacts with an accepted event: only their states are written back.
+    let mut touched: FxHashSet<&str> = FxHashSet::default();
 
     for (i, ev) in batch.events.iter().enumerate() {
         while part_idx < batch.part_ends.len() && i >= batch.part_ends[part_idx] {
@@ -196,7 +174,7 @@ where
             part = (0, 0);
             part_idx += 1;
         }
-        let (state, touched) = live.get_mut(ev.contact.as_str()).expect("decode_states covers every contact");
+        let state = held.get_mut(&ev.contact).expect("HeldStates::load covers every contact");
         let duplicate = state.is_recent(&ev.id) || (state.spilled > 0 && {
             let key = seen_key(&ev.contact, &ev.id);
             found.contains(key.as_slice()) || spilled_now.contains(&key)
@@ -212,7 +190,7 @@ where
         }
         part.0 += 1;
         out.accepted += 1;
-        *touched = true;
+        touched.insert(&ev.contact);
         let seq = out.next_seq;
         out.next_seq += 1;
         runs.clear();
@@ -260,12 +238,13 @@ where
         .map(|(e, a, t)| [e.as_bytes(), b"\0", a.as_bytes(), b"\0", t.map_or("", AttrType::name).as_bytes()].concat())
         .collect();
     out.attributes.sort_unstable();
-    // Sort references, not states: moving whole states around was a tenth of a batch.
-    let mut states: Vec<(&str, &State)> = live.iter().filter(|(_, (_, t))| *t).map(|(c, (s, _))| (*c, s)).collect();
-    states.sort_unstable_by_key(|(c, _)| *c);
-    out.states = Rows::with_capacity(states.len(), states.len() * 256);
-    for (contact, state) in &states {
-        out.states.push_compact(&[contact.as_bytes()], *state);
+    let mut contacts: Vec<&str> = touched.into_iter().collect();
+    contacts.sort_unstable();
+    out.states = Rows::with_capacity(contacts.len(), contacts.len() * 256);
+    for contact in contacts {
+        let state = held.get(contact).expect("a touched contact is held");
+        out.states.push_compact(&[contact.as_bytes()], state);
     }
+    held.trim(batch);
     out
 }

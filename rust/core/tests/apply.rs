@@ -310,9 +310,10 @@ fn old_ids_spill_to_seen_and_are_still_duplicates() {
 
     // A resend of e1 and a new event: e1 must be looked up in the seen table.
     let b = batch_of(&cat, vec![purchase("e1", "c1", "RM", 1), purchase("new", "c1", "RM", 1)]);
-    let live = cairn_core::apply::decode_states(&b, &stored).unwrap();
-    assert_eq!(cairn_core::apply::seen_lookups(&b, &live), vec![b"c1\0e1".to_vec(), b"c1\0new".to_vec()]);
-    let r = cairn_core::apply::apply_decoded(&cat, &b, live, &spilled, 0, first.next_seq);
+    let mut held = cairn_core::HeldStates::new(0);
+    held.load(&b, &stored).unwrap();
+    assert_eq!(cairn_core::apply::seen_lookups(&b, &held), vec![b"c1\0e1".to_vec(), b"c1\0new".to_vec()]);
+    let r = cairn_core::apply::apply_held(&cat, &b, &mut held, &spilled, 0, first.next_seq);
     assert_eq!((r.accepted, r.duplicates), (1, 1));
     // Without the seen row, e1 would have been applied twice: the lookup matters.
     let wrong = apply(&cat, &b, &stored, &[] as &[(Vec<u8>, Vec<u8>)], 0, first.next_seq).unwrap();
@@ -404,4 +405,43 @@ fn profile_update_applies_before_programs() {
     let cat = catalog();
     let r = run(&cat, vec![profile("p", "c1", vec![("tag", s("a"))]), event("u", "c1", "$profile", 1, map(vec![("unset", list(vec![s("tag")]))]))], &[]);
     assert!(state_of(&r, "c1").profile.is_empty());
+}
+
+/// Held states (a shard keeps decoded states between batches) give exactly the
+/// rows that states read back from storage give, whether the held copies survive
+/// or are evicted between batches.
+#[test]
+fn held_states_write_what_stored_states_write() {
+    let cat = catalog();
+    let contacts = ["c1", "c2", "c3", "c4", "c5"];
+    let batches: Vec<Vec<Value>> = (0..6)
+        .map(|round| {
+            (0..8)
+                .map(|k| {
+                    let c = contacts[(round * 3 + k) % contacts.len()];
+                    // Every third event repeats an id of the previous round: duplicates too.
+                    let id = if k % 3 == 0 && round > 0 { format!("e{}-{k}", round - 1) } else { format!("e{round}-{k}") };
+                    purchase(&id, c, if k % 2 == 0 { "MI" } else { "RM" }, 60 + 20 * k as i64)
+                })
+                .collect()
+        })
+        .collect();
+    let mut stored: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+    let mut plenty = cairn_core::HeldStates::new(100);
+    let mut scarce = cairn_core::HeldStates::new(2);
+    let mut seq = 1;
+    for events in batches {
+        let b = batch_of(&cat, events);
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = b.state_keys().into_iter().filter_map(|k| stored.get(&k).map(|v| (k, v.clone()))).collect();
+        let cold = apply(&cat, &b, &rows, &[] as &[(Vec<u8>, Vec<u8>)], 777, seq).unwrap();
+        for held in [&mut plenty, &mut scarce] {
+            let missing: Vec<(Vec<u8>, Vec<u8>)> = held.missing(&b).into_iter().filter_map(|k| stored.get(&k).map(|v| (k, v.clone()))).collect();
+            held.load(&b, &missing).unwrap();
+            let warm = cairn_core::apply::apply_held(&cat, &b, held, &[] as &[(Vec<u8>, Vec<u8>)], 777, seq);
+            assert_eq!(warm, cold, "capacity {}", held.capacity());
+        }
+        assert!(scarce.len() <= contacts.len() && plenty.len() == contacts.len());
+        seq = cold.next_seq;
+        stored.extend(cold.states.to_vec());
+    }
 }

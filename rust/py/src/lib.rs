@@ -232,10 +232,15 @@ impl Catalog {
     }
 
     /// Apply a batch to the stored states; GIL released during the core work.
-    /// `seen` is either the list of (seen key, value) rows found, or a callable that
-    /// takes the list of seen keys to look up and returns the rows found (e.g. an
-    /// LMDB cursor's `getmulti`), called only when some contact has spilled ids.
-    #[pyo3(signature = (batch, states, seen, now_ms, next_seq = 1))]
+    /// `states` are the stored (contact, state) rows of the batch's contacts (with
+    /// `held`, only of those `held.missing(batch)` names). `seen` is either the list
+    /// of (seen key, value) rows found, or a callable that takes the list of seen
+    /// keys to look up and returns the rows found (e.g. an LMDB cursor's
+    /// `getmulti`), called only when some contact has spilled ids. `held` keeps the
+    /// decoded states between batches; the caller clears it when the batch's rows
+    /// are not committed.
+    #[pyo3(signature = (batch, states, seen, now_ms, next_seq = 1, held = None))]
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         py: Python<'_>,
@@ -244,14 +249,19 @@ impl Catalog {
         seen: &Bound<'_, PyAny>,
         now_ms: i64,
         next_seq: u64,
+        held: Option<&Bound<'_, States>>,
     ) -> PyResult<BatchResult> {
         let cat = &self.inner;
         let b = &batch.get().inner;
-        let live = py
-            .detach(|| core::apply::decode_states(b, &states))
-            .map_err(|e| CairnError::new_err(e.to_string()))?;
+        let mut own = core::HeldStates::new(0);
+        let mut borrowed = held.map(|h| h.borrow_mut());
+        let held = match borrowed.as_mut() {
+            Some(h) => &mut h.inner,
+            None => &mut own,
+        };
+        py.detach(|| held.load(b, &states)).map_err(|e| CairnError::new_err(e.to_string()))?;
         let found: Vec<(PyBackedBytes, PyBackedBytes)> = if seen.is_callable() {
-            let keys = core::apply::seen_lookups(b, &live);
+            let keys = core::apply::seen_lookups(b, held);
             if keys.is_empty() {
                 Vec::new()
             } else {
@@ -261,7 +271,7 @@ impl Catalog {
         } else {
             seen.extract()?
         };
-        let r = py.detach(|| core::apply::apply_decoded(cat, b, live, &found, now_ms, next_seq));
+        let r = py.detach(|| core::apply::apply_held(cat, b, held, &found, now_ms, next_seq));
         Ok(BatchResult {
             states: rows(py, r.states)?,
             seen: rows(py, r.seen)?,
@@ -354,6 +364,53 @@ impl Batch {
 
     fn __repr__(&self) -> String {
         format!("<Batch events={} parts={}>", self.inner.len(), self.inner.part_ends.len())
+    }
+}
+
+/// A shard's decoded contact states, held between batches (`Catalog.apply(...,
+/// held=)`): a batch decodes only the states it does not hold. The shard is the
+/// only writer of its states; clear it when a batch's transaction does not commit
+/// and after anything else writes states.
+#[pyclass(module = "cairn._core")]
+struct States {
+    inner: core::HeldStates,
+}
+
+#[pymethods]
+impl States {
+    /// Hold up to `capacity` contacts (0: none).
+    #[new]
+    fn new(capacity: usize) -> States {
+        States { inner: core::HeldStates::new(capacity) }
+    }
+
+    /// Sorted contact keys of `batch` whose state is not held: the keys to read.
+    fn missing<'py>(&self, py: Python<'py>, batch: &Bound<'py, Batch>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.missing(&batch.get().inner).iter().map(|k| PyBytes::new(py, k)))
+    }
+
+    /// Decode the stored (contact, state) rows of contacts not held yet.
+    fn load(&mut self, py: Python<'_>, states: Vec<(PyBackedBytes, PyBackedBytes)>) -> PyResult<()> {
+        let held = &mut self.inner;
+        py.detach(|| held.load_rows(&states)).map_err(|e| CairnError::new_err(e.to_string()))
+    }
+
+    /// Forget every held state.
+    fn clear(&mut self) {
+        self.inner.clear();
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<States held={} capacity={}>", self.inner.len(), self.inner.capacity())
     }
 }
 
@@ -539,6 +596,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Catalog>()?;
     m.add_class::<Batch>()?;
+    m.add_class::<States>()?;
     m.add_class::<FrameSplit>()?;
     m.add_class::<BatchResult>()?;
     m.add_class::<Simulation>()?;
