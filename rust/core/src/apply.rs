@@ -214,7 +214,7 @@ where
             apply_event(cat, ev, seq, state, &cause, &mut o, &mut ledger, &mut runs);
         }
         out.effects += out.outbox.len() - before;
-        out.history.push_with(&[&seq.to_be_bytes()], |buf| HistoryRow::new(ev, &runs).write(buf));
+        out.history.push_with(&[&seq.to_be_bytes()], |buf| HistoryRow::new(ev, &runs).write(buf, batch.raw_attrs(i)));
         // Timer events too: the recent ids (then `seen`) are the contact's index into
         // its history rows, which explain reads.
         if let Some((old_id, old_seq)) = state.remember(&ev.id, seq) {

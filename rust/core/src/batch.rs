@@ -1,30 +1,71 @@
 //! A decoded batch: the normalized events of one or more parts, in order.
 
+use std::io::Cursor;
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+
 use crate::error::FrameError;
 use crate::event::Event;
-use crate::value::{decode_exact, Value};
+use crate::value::{decode_exact, Value, MAX_DEPTH};
 
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
+    /// The events, in order. An event changed after `decode` no longer matches its
+    /// `raw_attrs`, which its history row copies.
     pub events: Vec<Event>,
     /// End index (exclusive) in `events` of each part.
     pub part_ends: Vec<usize>,
+    /// The decoded parts' bytes, back to back: where `raw_attrs` points.
+    bytes: Vec<u8>,
+    /// Per event (by index), the range of its attrs' msgpack in `bytes`; empty when
+    /// not known.
+    attrs_at: Vec<Range<usize>>,
 }
 
+/// The deserializer a part is read with: the one `decode_exact` uses, whose
+/// position shows how many bytes a value took.
+type PartReader<'a> = rmp_serde::Deserializer<rmp_serde::decode::ReadReader<Cursor<&'a [u8]>>>;
+
 impl Batch {
-    /// Decode parts produced by `split_frame` (msgpack arrays of normalized events).
+    /// Decode parts produced by `split_frame` (msgpack arrays of normalized events),
+    /// keeping each event's attrs bytes (`raw_attrs`).
     pub fn decode<P: AsRef<[u8]>>(parts: &[P]) -> Result<Batch, FrameError> {
         let mut b = Batch::default();
+        b.bytes.reserve(parts.iter().map(|p| p.as_ref().len()).sum());
         for (i, p) in parts.iter().enumerate() {
-            let evs: Vec<Event> = decode_exact(p.as_ref())
+            let start = b.events.len();
+            b.decode_part(p.as_ref())
                 .map_err(|e| FrameError::invalid(format!("batch part {i} is not a list of normalized events: {e}"), None))?;
-            if let Some(bad) = evs.iter().find(|e| !matches!(e.attrs, Value::Map(_))) {
+            if let Some(bad) = b.events[start..].iter().find(|e| !matches!(e.attrs, Value::Map(_))) {
                 return Err(FrameError::invalid(format!("batch part {i}: event '{}' has attrs that are not a map", bad.id), None));
             }
-            b.events.extend(evs);
             b.part_ends.push(b.events.len());
         }
         Ok(b)
+    }
+
+    /// Append the events of one part. Read by hand in the form `split_frame` writes,
+    /// noting where each event's attrs are; any other form goes to serde whole, which
+    /// decides as it always did (same events, same errors), without attrs bytes.
+    fn decode_part(&mut self, part: &[u8]) -> Result<(), String> {
+        let n = self.events.len();
+        if read_part(part, self.bytes.len(), &mut self.events, &mut self.attrs_at).is_some() {
+            self.bytes.extend_from_slice(part);
+            return Ok(());
+        }
+        self.events.truncate(n);
+        self.attrs_at.truncate(n);
+        self.events.extend(decode_exact::<Vec<Event>>(part)?);
+        self.attrs_at.resize(self.events.len(), 0..0);
+        Ok(())
+    }
+
+    /// The msgpack bytes event `i`'s attrs were decoded from, when it came from a
+    /// part in the form `split_frame` writes (None for `$timer` events): a history
+    /// row copies them instead of encoding the attrs again.
+    pub fn raw_attrs(&self, i: usize) -> Option<&[u8]> {
+        self.attrs_at.get(i).filter(|r| !r.is_empty()).map(|r| &self.bytes[r.clone()])
     }
 
     /// A batch of the `$timer` events that due timer keys (`keys::timer_key`) come
@@ -37,7 +78,7 @@ impl Batch {
             events.push(crate::journey::timer_event(wake, contact, run));
         }
         let n = events.len();
-        Ok(Batch { events, part_ends: vec![n] })
+        Ok(Batch { events, part_ends: vec![n], ..Batch::default() })
     }
 
     pub fn len(&self) -> usize {
@@ -54,5 +95,259 @@ impl Batch {
         k.sort_unstable();
         k.dedup();
         k
+    }
+}
+
+/// Read a part written by `split_frame`: an array of maps with string keys, each of
+/// `Event`'s fields once (`source` may be absent) and no other key, nothing after
+/// it. Pushes its events and their attrs' ranges (offset by `base`); None for any
+/// other form (whatever was pushed is then the caller's to drop).
+fn read_part(part: &[u8], base: usize, events: &mut Vec<Event>, attrs_at: &mut Vec<Range<usize>>) -> Option<()> {
+    let mut de = rmp_serde::Deserializer::new(Cursor::new(part));
+    // The fields sit inside the part's array and their event's map: the depth serde
+    // has left when it reaches them.
+    de.set_max_depth(MAX_DEPTH - 2);
+    let n = rmp::decode::read_array_len(de.get_mut()).ok()? as usize;
+    // The length is untrusted: cap what it reserves as serde does.
+    let cap = n.min((1 << 20) / std::mem::size_of::<Event>());
+    events.reserve(cap);
+    attrs_at.reserve(cap);
+    for _ in 0..n {
+        let (ev, at) = read_event(&mut de)?;
+        events.push(ev);
+        attrs_at.push(base + at.start..base + at.end);
+    }
+    (de.position() == part.len() as u64).then_some(())
+}
+
+/// One event map, and the range of its attrs in the part.
+fn read_event(de: &mut PartReader<'_>) -> Option<(Event, Range<usize>)> {
+    let (mut id, mut contact, mut kind, mut ts, mut attrs, mut source) = (None, None, None, None, None, None);
+    let mut at = 0..0;
+    for _ in 0..rmp::decode::read_map_len(de.get_mut()).ok()? {
+        match read_key(de.get_mut())? {
+            b"id" => read_field(de, &mut id)?,
+            b"contact" => read_field(de, &mut contact)?,
+            b"type" => read_field(de, &mut kind)?,
+            b"ts" => read_field(de, &mut ts)?,
+            b"attrs" => {
+                let start = de.position() as usize;
+                read_field(de, &mut attrs)?;
+                at = start..de.position() as usize;
+            }
+            b"source" => read_field::<Option<String>>(de, &mut source)?,
+            _ => return None,
+        }
+    }
+    let ev = Event { id: id?, contact: contact?, kind: kind?, ts: ts?, attrs: attrs?, source: source.flatten() };
+    Some((ev, at))
+}
+
+/// A map key written as a msgpack string (the form `split_frame` writes).
+fn read_key<'a>(rd: &mut Cursor<&'a [u8]>) -> Option<&'a [u8]> {
+    let len = rmp::decode::read_str_len(rd).ok()? as usize;
+    let start = rd.position() as usize;
+    let bytes: &'a [u8] = rd.get_ref();
+    let key = bytes.get(start..start.checked_add(len)?)?;
+    rd.set_position((start + len) as u64);
+    Some(key)
+}
+
+/// Decode a field's value into its empty slot; None when the slot is taken (a
+/// duplicate key) or the value does not decode.
+fn read_field<T: DeserializeOwned>(de: &mut PartReader<'_>, slot: &mut Option<T>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(T::deserialize(de).ok()?);
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::Catalog;
+    use crate::event::HistoryRow;
+    use crate::value::{encode, encode_compact};
+    use crate::wire::split_frame;
+
+    fn map(entries: Vec<(&str, Value)>) -> Value {
+        Value::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    fn s(x: &str) -> Value {
+        Value::Str(x.into())
+    }
+
+    /// `Batch::decode` as it was before it kept attrs bytes: serde alone.
+    fn serde_decode(parts: &[Vec<u8>]) -> Result<Vec<Event>, FrameError> {
+        let mut events = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let evs: Vec<Event> = decode_exact(p)
+                .map_err(|e| FrameError::invalid(format!("batch part {i} is not a list of normalized events: {e}"), None))?;
+            if let Some(bad) = evs.iter().find(|e| !matches!(e.attrs, Value::Map(_))) {
+                return Err(FrameError::invalid(format!("batch part {i}: event '{}' has attrs that are not a map", bad.id), None));
+            }
+            events.extend(evs);
+        }
+        Ok(events)
+    }
+
+    /// Decode `part` and check it decodes as serde did, every attrs bytes kept
+    /// reading back as its event's attrs. Values are compared encoded: NaN is not
+    /// equal to itself.
+    fn check(part: &[u8]) -> Result<Batch, FrameError> {
+        let parts = [part.to_vec()];
+        let got = Batch::decode(&parts);
+        let encoded = |r: Result<&Vec<Event>, &FrameError>| r.map(encode).map_err(Clone::clone);
+        assert_eq!(encoded(got.as_ref().map(|b| &b.events)), encoded(serde_decode(&parts).as_ref()), "{part:x?}");
+        if let Ok(b) = &got {
+            for (i, ev) in b.events.iter().enumerate() {
+                if let Some(raw) = b.raw_attrs(i) {
+                    assert_eq!(encode(&decode_exact::<Value>(raw).unwrap()), encode(&ev.attrs));
+                }
+            }
+        }
+        got
+    }
+
+    /// Attributes of every msgpack form: each length class, ints and floats, nesting.
+    fn rich_attrs() -> Value {
+        let line = |k: i64| map(vec![("sku", s(&format!("sku-{k}"))), ("qty", Value::Int(k)), ("price", Value::F64(3.25 * k as f64))]);
+        map(vec![
+            ("total", Value::F64(129.5)),
+            ("currency", s("EUR")),
+            ("lines", Value::Array((1..=5).map(line).collect())),
+            ("ints", Value::Array([0, 127, 128, 65_536, -1, -33, -40_000, i64::MIN, i64::MAX].map(Value::Int).to_vec())),
+            ("big", Value::UInt(u64::MAX)),
+            ("flags", Value::Array(vec![Value::Bool(true), Value::Bool(false), Value::Nil])),
+            ("note", s(&"é".repeat(40))),
+            ("long", s(&"x".repeat(300))),
+            ("huge", s(&"y".repeat(70_000))),
+            ("bin", Value::Bin(vec![1, 2, 3])),
+            ("empty", map(vec![])),
+            ("wide", Value::Map((0..20).map(|k| (format!("k{k}"), Value::Int(k))).collect())),
+            ("long_list", Value::Array((0..20).map(Value::Int).collect())),
+        ])
+    }
+
+    /// The parts `split_frame` writes for events of every kind, over two shards.
+    fn split_parts() -> Vec<Vec<u8>> {
+        let events = vec![
+            map(vec![("id", s("p1")), ("contact", s("alice")), ("type", s("Purchase")), ("ts", Value::Int(5)), ("source", s("pos")), ("attrs", rich_attrs())]),
+            map(vec![("id", s("v1")), ("contact", s("bob")), ("type", s("view"))]),
+            map(vec![("id", s("p2")), ("contact", s("carol")), ("type", s("$profile")), ("attrs", map(vec![("set", map(vec![("age", Value::Int(3))])), ("unset", Value::Array(vec![s("x")]))]))]),
+            map(vec![("id", s("p3")), ("contact", s("dave")), ("type", s("purchase")), ("attrs", rich_attrs())]),
+        ];
+        let frame = encode(&map(vec![("op", s("events")), ("events", Value::Array(events))]));
+        let split = split_frame(&Catalog::empty(), &frame, 2, 1_000).unwrap();
+        assert!(split.rejected.is_empty() && split.batches.len() == 2, "{split:?}");
+        split.batches.into_iter().map(|b| b.1).collect()
+    }
+
+    #[test]
+    fn history_rows_copy_the_attrs_split_frame_wrote() {
+        let parts = split_parts();
+        let b = Batch::decode(&parts).unwrap();
+        assert_eq!(Ok(&b.events), serde_decode(&parts).as_ref());
+        assert_eq!(b.len(), 4);
+        for (i, ev) in b.events.iter().enumerate() {
+            let raw = b.raw_attrs(i).expect("split_frame's parts are read by hand");
+            let (mut copied, mut written) = (Vec::new(), Vec::new());
+            HistoryRow::new(ev, &[]).write(&mut copied, Some(raw));
+            HistoryRow::new(ev, &[]).write(&mut written, None);
+            assert_eq!(copied, written, "event {}", ev.id);
+        }
+        let timers = Batch::timers(&[crate::keys::timer_key(5, "alice", 1)]).unwrap();
+        assert_eq!(timers.raw_attrs(0), None);
+    }
+
+    #[test]
+    fn other_forms_decode_as_serde_did() {
+        let ev = |fields: Vec<(&str, Value)>| encode(&Value::Array(vec![map(fields)]));
+        let full = || vec![("id", s("e1")), ("contact", s("c1")), ("type", s("view")), ("ts", Value::Int(7)), ("attrs", map(vec![("a", Value::Int(1))])), ("source", Value::Nil)];
+        let reordered: Vec<_> = full().into_iter().rev().collect();
+        let without_source: Vec<_> = full().into_iter().take(5).collect();
+        let b = check(&ev(reordered)).unwrap();
+        assert!(b.raw_attrs(0).is_some());
+        assert!(check(&ev(without_source)).unwrap().raw_attrs(0).is_some());
+        // Values are read by serde, as they were: a string as bin is still a string.
+        let bin_id = ev(full().into_iter().map(|(k, v)| if k == "id" { (k, Value::Bin(b"e1".to_vec())) } else { (k, v) }).collect());
+        assert_eq!(check(&bin_id).unwrap().events[0].id, "e1");
+        // Forms serde accepts that split_frame does not write: decoded, no attrs bytes.
+        let events: Vec<Event> = decode_exact(&ev(full())).unwrap();
+        for accepted in [
+            ev([full(), vec![("extra", Value::Int(1))]].concat()),
+            encode_compact(&events),
+        ] {
+            let b = check(&accepted).unwrap();
+            assert_eq!((b.len(), b.raw_attrs(0)), (1, None));
+        }
+        let mut trailing = ev(full());
+        trailing.push(0xc0);
+        for rejected in [
+            ev([full(), vec![("id", s("e2"))]].concat()),
+            ev(full().into_iter().filter(|(k, _)| *k != "ts").collect()),
+            ev(full().into_iter().map(|(k, v)| if k == "attrs" { (k, Value::Int(1)) } else { (k, v) }).collect()),
+            ev(full().into_iter().map(|(k, v)| if k == "ts" { (k, s("now")) } else { (k, v) }).collect()),
+            encode(&map(vec![])),
+            trailing,
+            vec![0xdd, 0xff, 0xff, 0xff, 0xff],
+            vec![0xc1],
+            vec![],
+        ] {
+            assert!(check(&rejected).is_err());
+        }
+        assert!(check(&encode(&Value::Array(vec![]))).unwrap().is_empty());
+        // Keys as field indices, whatever serde makes of them.
+        let int_keys = [&[0x91, 0x85, 0x00, 0xa2, b'e', b'1', 0x01, 0xa2, b'c', b'1', 0x02, 0xa1, b'v', 0x03, 0x07, 0x04, 0x80][..]].concat();
+        assert!(check(&int_keys).map_or(true, |b| b.raw_attrs(0).is_none()));
+    }
+
+    #[test]
+    fn nesting_is_limited_as_serde_limits_it() {
+        let nested = |depth: usize| (0..depth).fold(Value::Int(1), |v, _| Value::Array(vec![v]));
+        let results: Vec<bool> = (50..70)
+            .map(|d| {
+                let fields = vec![("id", s("e1")), ("contact", s("c1")), ("type", s("view")), ("ts", Value::Int(7)), ("attrs", map(vec![("a", nested(d))]))];
+                check(&encode(&Value::Array(vec![map(fields)]))).is_ok()
+            })
+            .collect();
+        assert!(results.contains(&true) && results.contains(&false));
+    }
+
+    #[test]
+    fn damaged_parts_decode_as_serde_did() {
+        let lines = |n: i64| Value::Array((0..n).map(|k| map(vec![("sku", s("a")), ("qty", Value::Int(k)), ("price", Value::F64(1.5))])).collect());
+        let events: Vec<Event> = (0..3)
+            .map(|k| Event {
+                id: format!("e{k}"),
+                contact: "c1".into(),
+                kind: "purchase".into(),
+                ts: 7,
+                attrs: map(vec![("store", s("MI")), ("lines", lines(k)), ("big", Value::UInt(u64::MAX))]),
+                source: (k == 1).then(|| "pos".to_owned()),
+            })
+            .collect();
+        let part = encode(&events);
+        assert!(check(&part).unwrap().raw_attrs(2).is_some());
+        for cut in 0..part.len() {
+            assert!(check(&part[..cut]).is_err());
+        }
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let mut m = part.clone();
+            for _ in 0..=next() % 3 {
+                let at = next() as usize % m.len();
+                m[at] = next() as u8;
+            }
+            let _ = check(&m);
+        }
     }
 }

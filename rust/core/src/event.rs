@@ -63,15 +63,20 @@ impl<'a> HistoryRow<'a> {
 
     /// Append the row's compact bytes (the same as its `Serialize`), the event's
     /// fields written directly: an event's attributes are most of the elements a
-    /// batch writes.
-    pub fn write(&self, out: &mut Vec<u8>) {
+    /// batch writes. `raw_attrs`, when known, are the msgpack bytes `attrs` was
+    /// decoded from (`Batch::raw_attrs`), copied instead: they read back as the same
+    /// value (and for a part from `split_frame` they are the same bytes).
+    pub fn write(&self, out: &mut Vec<u8>, raw_attrs: Option<&[u8]>) {
         use crate::msgpack::{write_array_len, write_int, write_str, write_value};
         write_array_len(out, 7);
         write_str(out, self.id);
         write_str(out, self.contact);
         write_str(out, self.kind);
         write_int(out, self.ts);
-        write_value(out, self.attrs);
+        match raw_attrs {
+            Some(raw) => out.extend_from_slice(raw),
+            None => write_value(out, self.attrs),
+        }
         match self.source {
             Some(s) => write_str(out, s),
             None => out.push(0xc0),
@@ -212,7 +217,7 @@ mod tests {
         // The hand-written writer of the hot path writes the same bytes.
         for (e, r) in [(&ev, &runs[..]), (&Event { source: None, ..ev.clone() }, &[][..])] {
             let mut written = Vec::new();
-            HistoryRow::new(e, r).write(&mut written);
+            HistoryRow::new(e, r).write(&mut written, None);
             assert_eq!(written, encode_compact(&HistoryRow::new(e, r)));
         }
     }
