@@ -136,7 +136,7 @@ mod tests {
     use crate::value::Value;
 
     fn batch(contacts: &[&str]) -> Batch {
-        let events = contacts
+        let events: Vec<Event> = contacts
             .iter()
             .enumerate()
             .map(|(i, c)| Event {
@@ -147,9 +147,8 @@ mod tests {
                 attrs: Value::Map(vec![]),
                 source: None,
             })
-            .collect::<Vec<_>>();
-        let n = events.len();
-        Batch { events, part_ends: vec![n] }
+            .collect();
+        Batch::decode(&[crate::value::encode(&events)]).unwrap()
     }
 
     #[test]
