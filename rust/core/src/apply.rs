@@ -265,7 +265,7 @@ where
     states.sort_unstable_by_key(|(c, _)| *c);
     out.states = Rows::with_capacity(states.len(), states.len() * 256);
     for (contact, state) in &states {
-        out.states.push_compact(&[contact.as_bytes()], *state);
+        out.states.push_with(&[contact.as_bytes()], |buf| state.write(buf));
     }
     out
 }
