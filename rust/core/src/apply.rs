@@ -243,7 +243,7 @@ where
     out.states = Rows::with_capacity(contacts.len(), contacts.len() * 256);
     for contact in contacts {
         let state = held.get(contact).expect("a touched contact is held");
-        out.states.push_compact(&[contact.as_bytes()], state);
+        out.states.push_with(&[contact.as_bytes()], |buf| state.write(buf));
     }
     held.trim(batch);
     out

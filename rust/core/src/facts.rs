@@ -106,7 +106,7 @@ where
     }
     let mut out = crate::rows::Rows::with_capacity(live.len(), live.len() * 256);
     for (k, state) in &live {
-        out.push_compact(&[k], state);
+        out.push_with(&[k], |buf| state.write(buf));
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StateError;
 use crate::facts::Facts;
 use crate::loyalty::member::Member;
+use crate::state_writer::Pack;
 use crate::value::{decode_owned_fast, encode_compact, Value};
 use crate::vecmap::VecMap;
 
@@ -207,8 +208,20 @@ impl State {
         Ok(s)
     }
 
+    /// The state's stored bytes (compact: structs as arrays of their fields).
     pub fn encode(&self) -> Vec<u8> {
-        encode_compact(self)
+        let mut out = Vec::with_capacity(256);
+        self.write(&mut out);
+        out
+    }
+
+    /// Append the stored bytes: what rmp-serde's compact serializer writes from the
+    /// derives, written directly (`state_writer`). Debug builds check them against
+    /// serde, so every state a test makes pins the writer.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.pack(out);
+        debug_assert_eq!(out[start..], encode_compact(self)[..], "the state writer must write what serde writes");
     }
 
     /// The state as a msgpack named map, for readers outside the core.
