@@ -1,12 +1,10 @@
 //! A decoded batch: the normalized events of one or more parts, in order.
 
-use std::io::Cursor;
 use std::ops::Range;
-
-use serde::de::DeserializeOwned;
 
 use crate::error::FrameError;
 use crate::event::Event;
+use crate::msgpack_read::Reader;
 use crate::value::{decode_exact, Value, MAX_DEPTH};
 
 #[derive(Debug, Clone, Default)]
@@ -22,10 +20,6 @@ pub struct Batch {
     /// not known.
     attrs_at: Vec<Range<usize>>,
 }
-
-/// The deserializer a part is read with: the one `decode_exact` uses, whose
-/// position shows how many bytes a value took.
-type PartReader<'a> = rmp_serde::Deserializer<rmp_serde::decode::ReadReader<Cursor<&'a [u8]>>>;
 
 impl Batch {
     /// Decode parts produced by `split_frame` (msgpack arrays of normalized events),
@@ -100,42 +94,41 @@ impl Batch {
 
 /// Read a part written by `split_frame`: an array of maps with string keys, each of
 /// `Event`'s fields once (`source` may be absent) and no other key, nothing after
-/// it. Pushes its events and their attrs' ranges (offset by `base`); None for any
-/// other form (whatever was pushed is then the caller's to drop).
+/// it, in the forms `msgpack_read::Reader` reads. Pushes its events and their
+/// attrs' ranges (offset by `base`); None for any other form (whatever was pushed
+/// is then the caller's to drop).
 fn read_part(part: &[u8], base: usize, events: &mut Vec<Event>, attrs_at: &mut Vec<Range<usize>>) -> Option<()> {
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(part));
-    // The fields sit inside the part's array and their event's map: the depth serde
-    // has left when it reaches them.
-    de.set_max_depth(MAX_DEPTH - 2);
-    let n = rmp::decode::read_array_len(de.get_mut()).ok()? as usize;
+    let mut rd = Reader::new(part);
+    let n = rd.array_len()?;
     // The length is untrusted: cap what it reserves as serde does.
     let cap = n.min((1 << 20) / std::mem::size_of::<Event>());
     events.reserve(cap);
     attrs_at.reserve(cap);
     for _ in 0..n {
-        let (ev, at) = read_event(&mut de)?;
+        let (ev, at) = read_event(&mut rd)?;
         events.push(ev);
         attrs_at.push(base + at.start..base + at.end);
     }
-    (de.position() == part.len() as u64).then_some(())
+    rd.at_end().then_some(())
 }
 
 /// One event map, and the range of its attrs in the part.
-fn read_event(de: &mut PartReader<'_>) -> Option<(Event, Range<usize>)> {
+fn read_event(rd: &mut Reader<'_>) -> Option<(Event, Range<usize>)> {
     let (mut id, mut contact, mut kind, mut ts, mut attrs, mut source) = (None, None, None, None, None, None);
     let mut at = 0..0;
-    for _ in 0..rmp::decode::read_map_len(de.get_mut()).ok()? {
-        match read_key(de.get_mut())? {
-            b"id" => read_field(de, &mut id)?,
-            b"contact" => read_field(de, &mut contact)?,
-            b"type" => read_field(de, &mut kind)?,
-            b"ts" => read_field(de, &mut ts)?,
-            b"attrs" => {
-                let start = de.position() as usize;
-                read_field(de, &mut attrs)?;
-                at = start..de.position() as usize;
+    for _ in 0..rd.map_len()? {
+        match rd.str()? {
+            "id" => fill(&mut id, rd.str()?.to_owned())?,
+            "contact" => fill(&mut contact, rd.str()?.to_owned())?,
+            "type" => fill(&mut kind, rd.str()?.to_owned())?,
+            "ts" => fill(&mut ts, rd.int()?)?,
+            "attrs" => {
+                let start = rd.pos;
+                // Inside the part's array and the event's map, as serde counts depth.
+                fill(&mut attrs, rd.value(ATTRS_DEPTH)?)?;
+                at = start..rd.pos;
             }
-            b"source" => read_field::<Option<String>>(de, &mut source)?,
+            "source" => fill(&mut source, rd.opt_str()?.map(str::to_owned))?,
             _ => return None,
         }
     }
@@ -143,23 +136,18 @@ fn read_event(de: &mut PartReader<'_>) -> Option<(Event, Range<usize>)> {
     Some((ev, at))
 }
 
-/// A map key written as a msgpack string (the form `split_frame` writes).
-fn read_key<'a>(rd: &mut Cursor<&'a [u8]>) -> Option<&'a [u8]> {
-    let len = rmp::decode::read_str_len(rd).ok()? as usize;
-    let start = rd.position() as usize;
-    let bytes: &'a [u8] = rd.get_ref();
-    let key = bytes.get(start..start.checked_add(len)?)?;
-    rd.set_position((start + len) as u64);
-    Some(key)
-}
+/// Levels of nesting read by hand inside attrs: below what serde allows there
+/// (`MAX_DEPTH` less the part's array and the event's map), so that whatever this
+/// reader takes, serde would have taken too.
+const ATTRS_DEPTH: usize = MAX_DEPTH - 3;
 
-/// Decode a field's value into its empty slot; None when the slot is taken (a
-/// duplicate key) or the value does not decode.
-fn read_field<T: DeserializeOwned>(de: &mut PartReader<'_>, slot: &mut Option<T>) -> Option<()> {
+/// Put a field's value into its empty slot; None when the slot is taken (a
+/// duplicate key).
+fn fill<T>(slot: &mut Option<T>, v: T) -> Option<()> {
     if slot.is_some() {
         return None;
     }
-    *slot = Some(T::deserialize(de).ok()?);
+    *slot = Some(v);
     Some(())
 }
 

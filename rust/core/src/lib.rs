@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod journey;
 pub mod keys;
 pub mod msgpack;
+pub mod msgpack_read;
 pub mod loyalty;
 pub mod rows;
 pub mod simulate;

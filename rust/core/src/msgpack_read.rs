@@ -1,0 +1,250 @@
+//! A direct msgpack reader for the hot path: batch parts.
+//!
+//! rmp-serde's reading deserializer copies every string into a buffer of its own
+//! before a `Value` copies it again, and goes through serde's visitors for every
+//! element: decoding a batch of 5-line receipts cost more than applying it. This
+//! reader takes strings straight from the slice. It accepts only the forms the
+//! engine's own writers produce and answers None for anything else (extension
+//! types, non-string map keys, invalid UTF-8, nesting deeper than asked, lengths
+//! longer than the input), so that a caller can hand those bytes to serde, which
+//! decides as it always did. What it does read, it reads as `Value`'s serde
+//! `Deserialize` would.
+
+use crate::value::Value;
+
+/// Most elements reserved up front for one array or map (lengths are untrusted).
+const MAX_PREALLOC: usize = 1024;
+
+/// Reads msgpack from `buf`, starting at `pos`.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Everything read?
+    pub fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(bytes)
+    }
+
+    fn be<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn len_of(&mut self, marker: u8) -> Option<usize> {
+        Some(match marker {
+            0xc4 | 0xd9 => self.byte()? as usize,
+            0xc5 | 0xda | 0xdc | 0xde => u16::from_be_bytes(self.be()?) as usize,
+            _ => u32::from_be_bytes(self.be()?) as usize,
+        })
+    }
+
+    /// A container's length, refused when the input cannot hold that many elements.
+    fn count(&mut self, marker: u8) -> Option<usize> {
+        let n = self.len_of(marker)?;
+        (n <= self.buf.len() - self.pos).then_some(n)
+    }
+
+    /// An array header's length.
+    pub fn array_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x90..=0x9f => Some((m & 0x0f) as usize),
+            m @ (0xdc | 0xdd) => self.count(m),
+            _ => None,
+        }
+    }
+
+    /// A map header's length.
+    pub fn map_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x80..=0x8f => Some((m & 0x0f) as usize),
+            m @ (0xde | 0xdf) => self.count(m),
+            _ => None,
+        }
+    }
+
+    fn str_body(&mut self, n: usize) -> Option<&'a str> {
+        let bytes = self.take(n)?;
+        if bytes.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8. Most strings of an event (keys, codes,
+            // ids) are short and ASCII, where `from_utf8`'s set-up cost the most.
+            return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// A string (str forms only).
+    pub fn str(&mut self) -> Option<&'a str> {
+        match self.byte()? {
+            m @ 0xa0..=0xbf => self.str_body((m & 0x1f) as usize),
+            m @ (0xd9..=0xdb) => {
+                let n = self.len_of(m)?;
+                self.str_body(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// A nil, or a string.
+    pub fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        if self.buf.get(self.pos) == Some(&0xc0) {
+            self.pos += 1;
+            return Some(None);
+        }
+        self.str().map(Some)
+    }
+
+    /// An integer (any int form) that fits an i64.
+    pub fn int(&mut self) -> Option<i64> {
+        match self.value(0)? {
+            Value::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// One value, with at most `depth` levels of arrays and maps (a scalar is
+    /// depth 0; 0 allows scalars only).
+    pub fn value(&mut self, depth: usize) -> Option<Value> {
+        let m = self.byte()?;
+        Some(match m {
+            0x00..=0x7f => Value::Int(i64::from(m)),
+            0xe0..=0xff => Value::Int(i64::from(m as i8)),
+            0x80..=0x8f => self.map((m & 0x0f) as usize, depth)?,
+            0x90..=0x9f => self.array((m & 0x0f) as usize, depth)?,
+            0xa0..=0xbf => Value::Str(self.str_body((m & 0x1f) as usize)?.to_owned()),
+            0xc0 => Value::Nil,
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4..=0xc6 => {
+                let n = self.len_of(m)?;
+                Value::Bin(self.take(n)?.to_vec())
+            }
+            0xca => Value::F64(f64::from(f32::from_be_bytes(self.be()?))),
+            0xcb => Value::F64(f64::from_be_bytes(self.be()?)),
+            0xcc => Value::Int(i64::from(self.byte()?)),
+            0xcd => Value::Int(i64::from(u16::from_be_bytes(self.be()?))),
+            0xce => Value::Int(i64::from(u32::from_be_bytes(self.be()?))),
+            0xcf => {
+                let u = u64::from_be_bytes(self.be()?);
+                i64::try_from(u).map_or(Value::UInt(u), Value::Int)
+            }
+            0xd0 => Value::Int(i64::from(self.byte()? as i8)),
+            0xd1 => Value::Int(i64::from(i16::from_be_bytes(self.be()?))),
+            0xd2 => Value::Int(i64::from(i32::from_be_bytes(self.be()?))),
+            0xd3 => Value::Int(i64::from_be_bytes(self.be()?)),
+            0xd9..=0xdb => {
+                let n = self.len_of(m)?;
+                Value::Str(self.str_body(n)?.to_owned())
+            }
+            0xdc | 0xdd => {
+                let n = self.count(m)?;
+                self.array(n, depth)?
+            }
+            0xde | 0xdf => {
+                let n = self.count(m)?;
+                self.map(n, depth)?
+            }
+            // 0xc1 (never used) and the extension types.
+            _ => return None,
+        })
+    }
+
+    fn array(&mut self, n: usize, depth: usize) -> Option<Value> {
+        let depth = depth.checked_sub(1)?;
+        let mut items = Vec::with_capacity(n.min(MAX_PREALLOC));
+        for _ in 0..n {
+            items.push(self.value(depth)?);
+        }
+        Some(Value::Array(items))
+    }
+
+    fn map(&mut self, n: usize, depth: usize) -> Option<Value> {
+        let depth = depth.checked_sub(1)?;
+        let mut entries = Vec::with_capacity(n.min(MAX_PREALLOC));
+        for _ in 0..n {
+            let k = self.str()?.to_owned();
+            entries.push((k, self.value(depth)?));
+        }
+        Some(Value::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{decode_exact, encode};
+
+    fn read(bytes: &[u8]) -> Option<Value> {
+        let mut r = Reader::new(bytes);
+        let v = r.value(16)?;
+        r.at_end().then_some(v)
+    }
+
+    #[test]
+    fn reads_what_serde_reads() {
+        let long = "é".repeat(200);
+        let values = vec![
+            Value::Nil,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(0),
+            Value::Int(127),
+            Value::Int(128),
+            Value::Int(65_536),
+            Value::Int(i64::MAX),
+            Value::Int(-1),
+            Value::Int(-33),
+            Value::Int(-40_000),
+            Value::Int(i64::MIN),
+            Value::UInt(u64::MAX),
+            Value::F64(1.5),
+            Value::Str(String::new()),
+            Value::Str(long.clone()),
+            Value::Str("x".repeat(70_000)),
+            Value::Bin(vec![1, 2, 3]),
+            Value::Array((0..20).map(Value::Int).collect()),
+            Value::Map(vec![("lines".into(), Value::Array(vec![Value::Map(vec![(long, Value::F64(-0.25))])]))]),
+            Value::Map((0..17).map(|i| (format!("k{i}"), Value::Int(i))).collect()),
+        ];
+        for v in values {
+            let bytes = encode(&v);
+            assert_eq!(read(&bytes), Some(decode_exact::<Value>(&bytes).unwrap()), "{v:?}");
+        }
+        // A float 32, which the engine never writes, still reads as serde reads it.
+        assert_eq!(read(&[0xca, 0x3f, 0xc0, 0, 0]), Some(Value::F64(1.5)));
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_read() {
+        for bytes in [
+            &[0xc1][..],                        // never used
+            &[0xd4, 1, 2],                      // fixext 1
+            &[0x81, 0x01, 0x02],                // an int map key
+            &[0xa2, 0xff, 0xfe],                // invalid utf-8
+            &[0xdc, 0xff, 0xff],                // a length past the input
+            &[0x92, 0x01],                      // truncated
+        ] {
+            assert_eq!(read(bytes), None, "{bytes:?}");
+        }
+        // Depth: [[1]] needs 2 levels.
+        let nested = encode(&Value::Array(vec![Value::Array(vec![Value::Int(1)])]));
+        assert!(Reader::new(&nested).value(2).is_some());
+        assert!(Reader::new(&nested).value(1).is_none());
+    }
+}
