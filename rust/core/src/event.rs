@@ -81,10 +81,9 @@ impl<'a> HistoryRow<'a> {
             Some(s) => write_str(out, s),
             None => out.push(0xc0),
         }
-        if self.runs.is_empty() {
-            out.push(0x90);
-        } else {
-            self.runs.serialize(&mut rmp_serde::Serializer::new(&mut *out)).expect("encoding to a Vec cannot fail");
+        write_array_len(out, self.runs.len());
+        for run in self.runs {
+            run.write(out);
         }
     }
 }
