@@ -113,7 +113,9 @@ fn apply_event<'c>(
         journey::on_event(cat, ev, state, cause, out, runs);
     }
     if let Some(idx) = idx {
-        for &pi in &idx.programs {
+        let mut candidates = Vec::new();
+        idx.triggers.candidates(ev.attrs(), &mut candidates);
+        for pi in candidates.into_iter().map(|pos| idx.programs[pos]) {
             let p = &cat.programs[pi];
             if journey::triggers(p, ev, state) {
                 runs.push(journey::enter(p, ev, seq, state, cause, out));

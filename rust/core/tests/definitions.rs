@@ -1,6 +1,7 @@
 mod common;
 
 use cairn_core::compile;
+use cairn_core::Value;
 use common::*;
 
 fn doc_with_program(nodes: Vec<cairn_core::Value>) -> Vec<u8> {
@@ -276,4 +277,79 @@ fn error_display_lists_one_per_line() {
     let e = compile(&doc_with_program(vec![]), 1).unwrap_err();
     assert_eq!(e.to_string().lines().count(), e.errors.len());
     assert!(e.to_string().starts_with("programs[0].nodes: "));
+}
+
+/// The trigger index finds, in priority order, exactly the programs whose filters
+/// hold: keyed by a text equality (alone or in an `all`, on two attributes),
+/// unkeyed (ranges, `any`, profile conditions, no filter).
+#[test]
+fn trigger_index_finds_exactly_the_programs_whose_filters_hold() {
+    let leaf = |attr: &str, op: &str, v: Value| map(vec![("attr", s(attr)), ("op", s(op)), ("value", v)]);
+    let filters: Vec<Option<Value>> = vec![
+        Some(leaf("store", "equals", s("MI"))),
+        Some(map(vec![("all", list(vec![leaf("amount", "gte", i(10)), leaf("store", "equals", s("RM"))]))])),
+        Some(leaf("amount", "gte", i(50))),
+        None,
+        Some(leaf("channel", "equals", s("web"))),
+        Some(map(vec![("any", list(vec![leaf("store", "equals", s("MI")), leaf("store", "equals", s("TO"))]))])),
+        Some(map(vec![("profile", s("tier")), ("op", s("equals")), ("value", s("gold"))])),
+        Some(leaf("store", "equals", s("MI"))),
+        Some(leaf("amount", "equals", i(7))),
+        Some(leaf("store", "not_equals", s("MI"))),
+        Some(leaf("store", "in", list(vec![s("RM"), s("TO")]))),
+    ];
+    let programs: Vec<Value> = filters
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let mut trigger = vec![("event", s("purchase"))];
+            if let Some(f) = f {
+                trigger.push(("filter", f.clone()));
+            }
+            map(vec![
+                ("name", s(&format!("p{n}"))),
+                ("priority", i((n % 3) as i64)),
+                ("trigger", map(trigger)),
+                ("nodes", list(vec![map(vec![("id", s("end")), ("type", s("end"))])])),
+            ])
+        })
+        .collect();
+    let doc = map(vec![
+        ("profile_fields", map(vec![("tier", s("text"))])),
+        (
+            "interaction_types",
+            list(vec![map(vec![
+                ("name", s("purchase")),
+                ("channel", s("store")),
+                ("source", s("api")),
+                ("attributes", map(vec![("store", s("text")), ("amount", s("number")), ("channel", s("text"))])),
+            ])]),
+        ),
+        ("programs", list(programs)),
+    ]);
+    let cat = compile(&bytes(&doc), 1).unwrap();
+    let idx = cat.by_event.get("purchase").unwrap();
+    let mut profile = cairn_core::vecmap::VecMap::new();
+    profile.insert("tier".to_owned(), s("gold"));
+    let mut candidates = Vec::new();
+    for store in [Some(s("MI")), Some(s("RM")), Some(s("TO")), Some(s("NA")), Some(i(3)), None] {
+        for channel in [Some(s("web")), Some(s("app")), None] {
+            for amount in [7, 12, 60] {
+                let mut attrs = vec![("amount".to_owned(), i(amount))];
+                attrs.extend(store.clone().map(|v| ("store".to_owned(), v)));
+                attrs.extend(channel.clone().map(|v| ("channel".to_owned(), v)));
+                let ctx = cairn_core::definitions::Ctx { attrs: &attrs, profile: &profile, ts: 0, facts: &cairn_core::definitions::condition::NO_FACTS };
+                let holds = |pi: usize| cat.programs[pi].filter.as_ref().is_none_or(|f| f.eval(&ctx, None));
+                let every: Vec<usize> = idx.programs.iter().copied().filter(|&pi| holds(pi)).collect();
+                idx.triggers.candidates(&attrs, &mut candidates);
+                let found: Vec<usize> = candidates.iter().map(|&pos| idx.programs[pos]).filter(|&pi| holds(pi)).collect();
+                assert_eq!(found, every, "store {store:?} channel {channel:?} amount {amount}");
+                assert!(candidates.windows(2).all(|w| w[0] < w[1]), "priority order kept");
+            }
+        }
+    }
+    // The keyed programs are not candidates for another store: fewer filters run.
+    let attrs = vec![("store".to_owned(), s("NA")), ("amount".to_owned(), i(1))];
+    idx.triggers.candidates(&attrs, &mut candidates);
+    assert_eq!(candidates.len(), 7, "{candidates:?}");
 }

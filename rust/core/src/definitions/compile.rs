@@ -266,6 +266,9 @@ fn index(cat: &mut Catalog) {
     for i in order {
         cat.by_event.entry(cat.programs[i].event.clone()).or_default().programs.push(i);
     }
+    for idx in cat.by_event.values_mut() {
+        idx.triggers = super::triggers::TriggerIndex::new(&cat.programs, &idx.programs);
+    }
     for (li, l) in cat.loyalty.iter().enumerate() {
         for t in l.by_event.keys().chain(l.activity.keys()) {
             let idx = cat.by_event.entry(t.clone()).or_default();

@@ -8,6 +8,7 @@ pub mod loyalty;
 pub mod model;
 pub mod needs;
 pub mod programs;
+pub mod triggers;
 pub mod types;
 pub mod when;
 
@@ -180,7 +181,10 @@ pub struct Segment {
 /// What one event type triggers: program indexes, and (loyalty, rule) indexes in order.
 #[derive(Debug, Clone, Default)]
 pub struct EventIndex {
+    /// Programs triggered by this type, highest priority first.
     pub programs: Vec<usize>,
+    /// `programs` by their trigger filter's equality (positions in `programs`).
+    pub triggers: triggers::TriggerIndex,
     /// Loyalty programs with rules on this type (or whose inactivity it resets).
     pub loyalty: Vec<usize>,
     /// Facts (indexes in `Catalog::facts`) that count events of this type.
