@@ -443,7 +443,7 @@ fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: 
             loyalty: LoyaltyView(&state.loyalty),
         },
     };
-    out.outbox.push_compact(&effect);
+    out.outbox.push_packed(&effect);
 }
 
 /// Does `ev` carry the same value of `attr` as the run's trigger?

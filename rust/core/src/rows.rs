@@ -6,6 +6,9 @@
 
 use serde::Serialize;
 
+use crate::state_writer::Pack;
+use crate::value::encode_compact;
+
 /// (key, value) rows stored back to back in one buffer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rows {
@@ -30,17 +33,6 @@ impl Rows {
         value
             .serialize(&mut rmp_serde::Serializer::new(&mut self.buf).with_struct_map())
             .expect("encoding to a Vec cannot fail");
-        self.spans.push((start, key_end, self.buf.len()));
-    }
-
-    /// Append a row whose value is `value` encoded compactly (structs as arrays).
-    pub fn push_compact<T: Serialize + ?Sized>(&mut self, key: &[&[u8]], value: &T) {
-        let start = self.buf.len();
-        for part in key {
-            self.buf.extend_from_slice(part);
-        }
-        let key_end = self.buf.len();
-        value.serialize(&mut rmp_serde::Serializer::new(&mut self.buf)).expect("encoding to a Vec cannot fail");
         self.spans.push((start, key_end, self.buf.len()));
     }
 
@@ -118,10 +110,16 @@ impl EventRows<'_> {
         self.rows.push(&[&key], value);
     }
 
-    /// Append the event's next row, `value` encoded compactly (`Rows::push_compact`).
-    pub fn push_compact<T: Serialize + ?Sized>(&mut self, value: &T) {
+    /// Append the event's next row, `value` written compactly (structs as arrays)
+    /// by its direct writer. Debug builds check the bytes against rmp-serde's from
+    /// the `Serialize` impl, so every row a test writes pins the writer.
+    pub(crate) fn push_packed<T: Pack + Serialize>(&mut self, value: &T) {
         let key = self.next_key();
-        self.rows.push_compact(&[&key], value);
+        self.rows.push_with(&[&key], |out| {
+            let start = out.len();
+            value.pack(out);
+            debug_assert_eq!(out[start..], encode_compact(value)[..], "the row writer must write what serde writes");
+        });
     }
 }
 
@@ -146,7 +144,7 @@ mod tests {
         r.push_raw(&[b"earlier"], b"");
         let mut at = EventRows { first: r.len(), rows: &mut r, seq: 9 };
         at.push(&1u8);
-        at.push_compact(&2u8);
+        at.push_packed(&2u8);
         assert_eq!(r.get(1).0, &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0][..]);
         assert_eq!(r.get(2).0, &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1][..]);
     }

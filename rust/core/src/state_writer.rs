@@ -19,7 +19,8 @@ use crate::state::{Journey, Run, State, Trigger};
 use crate::value::Value;
 use crate::vecmap::VecMap;
 
-/// A part of the state that appends its compact msgpack form.
+/// A value that appends its compact msgpack form: the state's parts, outbox
+/// effects (`effect.rs`), ledger rows (`loyalty/book.rs`).
 pub(crate) trait Pack {
     fn pack(&self, out: &mut Vec<u8>);
 }
@@ -28,9 +29,17 @@ pub(crate) trait Pack {
 /// destructure the struct first, so a new field fails to compile until written.
 macro_rules! fields {
     ($out:ident; $($f:ident),+ $(,)?) => {{
-        write_array_len($out, [$(stringify!($f)),+].len());
+        $crate::msgpack::write_array_len($out, [$(stringify!($f)),+].len());
         $($f.pack($out);)+
     }};
+}
+pub(crate) use fields;
+
+// Rows borrow most of what they write: `&str`, `&Value`, `&Option<String>`.
+impl<T: Pack + ?Sized> Pack for &T {
+    fn pack(&self, out: &mut Vec<u8>) {
+        (**self).pack(out);
+    }
 }
 
 impl Pack for i64 {
@@ -51,6 +60,12 @@ impl Pack for u32 {
     }
 }
 
+impl Pack for usize {
+    fn pack(&self, out: &mut Vec<u8>) {
+        write_uint(out, *self as u64);
+    }
+}
+
 impl Pack for u8 {
     fn pack(&self, out: &mut Vec<u8>) {
         write_uint(out, u64::from(*self));
@@ -60,6 +75,12 @@ impl Pack for u8 {
 impl Pack for bool {
     fn pack(&self, out: &mut Vec<u8>) {
         write_bool(out, *self);
+    }
+}
+
+impl Pack for str {
+    fn pack(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
     }
 }
 
@@ -198,23 +219,23 @@ impl Pack for Journey {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::value::encode_compact;
 
     /// Integers at every msgpack size boundary, both sides, negatives included.
-    const INTS: [i64; 22] = [
+    pub(crate) const INTS: [i64; 22] = [
         0, 1, 127, 128, 255, 256, 65_535, 65_536, u32::MAX as i64, u32::MAX as i64 + 1, i64::MAX,
         -1, -32, -33, -128, -129, -32_768, -32_769, i32::MIN as i64, i32::MIN as i64 - 1, i64::MIN, -5,
     ];
-    const UINTS: [u64; 12] = [0, 1, 127, 128, 255, 256, 65_535, 65_536, u32::MAX as u64, u32::MAX as u64 + 1, i64::MAX as u64 + 1, u64::MAX];
+    pub(crate) const UINTS: [u64; 12] = [0, 1, 127, 128, 255, 256, 65_535, 65_536, u32::MAX as u64, u32::MAX as u64 + 1, i64::MAX as u64 + 1, u64::MAX];
 
     /// Strings of every str form: fixstr, str 8 (>31 bytes), str 16 (>255), str 32.
-    fn strings() -> Vec<String> {
+    pub(crate) fn strings() -> Vec<String> {
         vec![String::new(), "é".into(), "a".repeat(31), "b".repeat(32), "c".repeat(255), "d".repeat(256), "e".repeat(65_536)]
     }
 
-    fn attrs() -> Value {
+    pub(crate) fn attrs() -> Value {
         let mut v = vec![Value::Nil, Value::Bool(true), Value::Bool(false), Value::F64(1.5), Value::F64(-0.0), Value::F64(f64::MAX), Value::F64(f64::NEG_INFINITY)];
         v.extend(INTS.iter().map(|i| Value::Int(*i)));
         v.push(Value::UInt(u64::MAX));
@@ -229,7 +250,7 @@ mod tests {
         Grant { code: code.into(), reward, rule, granted_ms: 1_700_000_000_000, expires_ms, redeemed_ms, redeemed_at: redeemed_at.into() }
     }
 
-    fn member() -> Member {
+    pub(crate) fn member() -> Member {
         let mut m = Member {
             joined_ms: -1,
             qualifying: 1_250,
@@ -297,10 +318,11 @@ mod tests {
         st
     }
 
-    /// The writer alone: `State::encode` would also run the debug check.
-    fn written(st: &State) -> Vec<u8> {
+    /// The writer alone: `State::encode` and `EventRows::push_packed` would also
+    /// run the debug check.
+    pub(crate) fn written<T: Pack>(v: &T) -> Vec<u8> {
         let mut out = Vec::new();
-        st.pack(&mut out);
+        v.pack(&mut out);
         out
     }
 
