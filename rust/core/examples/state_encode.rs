@@ -1,12 +1,13 @@
-//! Cost of encoding one representative contact state (a loyalty member with a few
-//! lots, receipts and rule progress entries, 10 recent ids, a waiting run), as a
-//! batch does for every contact it touches.
+//! Cost of encoding (or, with `decode`, decoding) one representative contact state
+//! (a loyalty member with a few lots, receipts and rule progress entries, 10 recent
+//! ids, a waiting run), as a batch does for every contact it touches.
 //!
 //!     cargo build --release -p cairn-core --example state_encode
 //!     valgrind --tool=callgrind target/release/examples/state_encode 100000
+//!     valgrind --tool=callgrind target/release/examples/state_encode 100000 decode
 //!
 //! The callgrind total divided by the count is instructions per state (plus the
-//! set-up, a few thousand instructions in all).
+//! set-up, a few thousand instructions in all: take the difference of two counts).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -51,13 +52,24 @@ fn state() -> State {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(100_000, |a| a.parse().expect("a count"));
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().map_or(100_000, |a| a.parse().expect("a count"));
+    let decode = match args.next().as_deref() {
+        None => false,
+        Some("decode") => true,
+        Some(other) => panic!("unknown mode {other:?} (expected `decode`)"),
+    };
     let st = state();
+    let stored = st.encode();
     let t = Instant::now();
-    let mut bytes = 0;
     for _ in 0..n {
-        bytes += black_box(black_box(&st).encode()).len();
+        if decode {
+            black_box(State::decode("c", black_box(&stored)).expect("a valid state"));
+        } else {
+            black_box(black_box(&st).encode());
+        }
     }
     let ns = t.elapsed().as_nanos() as f64 / n as f64;
-    println!("{} B per state, {ns:.0} ns per encode ({n} encodes, {bytes} B)", bytes / n);
+    let what = if decode { "decode" } else { "encode" };
+    println!("{} B per state, {ns:.0} ns per {what} ({n} {what}s)", stored.len());
 }

@@ -19,6 +19,7 @@ pub mod loyalty;
 pub mod rows;
 pub mod simulate;
 pub mod state;
+mod state_reader;
 mod state_writer;
 pub mod value;
 pub mod vecmap;

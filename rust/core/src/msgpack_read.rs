@@ -1,4 +1,5 @@
-//! A direct msgpack reader for the hot path: batch parts.
+//! A direct msgpack reader for the hot path: batch parts and stored states
+//! (`state_reader`).
 //!
 //! rmp-serde's reading deserializer copies every string into a buffer of its own
 //! before a `Value` copies it again, and goes through serde's visitors for every
@@ -13,7 +14,7 @@
 use crate::value::Value;
 
 /// Most elements reserved up front for one array or map (lengths are untrusted).
-const MAX_PREALLOC: usize = 1024;
+pub(crate) const MAX_PREALLOC: usize = 1024;
 
 /// Reads msgpack from `buf`, starting at `pos`.
 pub struct Reader<'a> {
@@ -101,21 +102,59 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Is the next value nil? Reads it when it is.
+    pub fn nil(&mut self) -> bool {
+        let nil = self.buf.get(self.pos) == Some(&0xc0);
+        self.pos += usize::from(nil);
+        nil
+    }
+
     /// A nil, or a string.
     pub fn opt_str(&mut self) -> Option<Option<&'a str>> {
-        if self.buf.get(self.pos) == Some(&0xc0) {
-            self.pos += 1;
+        if self.nil() {
             return Some(None);
         }
         self.str().map(Some)
     }
 
-    /// An integer (any int form) that fits an i64.
-    pub fn int(&mut self) -> Option<i64> {
-        match self.value(0)? {
-            Value::Int(i) => Some(i),
+    /// A bool (serde reads nothing else into one).
+    pub fn bool(&mut self) -> Option<bool> {
+        match self.byte()? {
+            0xc2 => Some(false),
+            0xc3 => Some(true),
             _ => None,
         }
+    }
+
+    /// An integer (any int form) that fits an i64.
+    pub fn int(&mut self) -> Option<i64> {
+        let m = self.byte()?;
+        i64::try_from(self.int_body(m)?).ok()
+    }
+
+    /// An integer (any int form) that fits a u64: what serde reads into an
+    /// unsigned field (a negative value is its error).
+    pub fn uint(&mut self) -> Option<u64> {
+        let m = self.byte()?;
+        u64::try_from(self.int_body(m)?).ok()
+    }
+
+    /// The integer after marker `m`, for the int forms only (an i128 holds both
+    /// the i64 and the u64 ranges).
+    fn int_body(&mut self, m: u8) -> Option<i128> {
+        Some(match m {
+            0x00..=0x7f => i128::from(m),
+            0xe0..=0xff => i128::from(m as i8),
+            0xcc => i128::from(self.byte()?),
+            0xcd => i128::from(u16::from_be_bytes(self.be()?)),
+            0xce => i128::from(u32::from_be_bytes(self.be()?)),
+            0xcf => i128::from(u64::from_be_bytes(self.be()?)),
+            0xd0 => i128::from(self.byte()? as i8),
+            0xd1 => i128::from(i16::from_be_bytes(self.be()?)),
+            0xd2 => i128::from(i32::from_be_bytes(self.be()?)),
+            0xd3 => i128::from(i64::from_be_bytes(self.be()?)),
+            _ => return None,
+        })
     }
 
     /// One value, with at most `depth` levels of arrays and maps (a scalar is
@@ -123,8 +162,11 @@ impl<'a> Reader<'a> {
     pub fn value(&mut self, depth: usize) -> Option<Value> {
         let m = self.byte()?;
         Some(match m {
-            0x00..=0x7f => Value::Int(i64::from(m)),
-            0xe0..=0xff => Value::Int(i64::from(m as i8)),
+            0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => {
+                let i = self.int_body(m)?;
+                // Not an i64: above i64::MAX, a u64.
+                i64::try_from(i).map_or_else(|_| Value::UInt(i as u64), Value::Int)
+            }
             0x80..=0x8f => self.map((m & 0x0f) as usize, depth)?,
             0x90..=0x9f => self.array((m & 0x0f) as usize, depth)?,
             0xa0..=0xbf => Value::Str(self.str_body((m & 0x1f) as usize)?.to_owned()),
@@ -137,17 +179,6 @@ impl<'a> Reader<'a> {
             }
             0xca => Value::F64(f64::from(f32::from_be_bytes(self.be()?))),
             0xcb => Value::F64(f64::from_be_bytes(self.be()?)),
-            0xcc => Value::Int(i64::from(self.byte()?)),
-            0xcd => Value::Int(i64::from(u16::from_be_bytes(self.be()?))),
-            0xce => Value::Int(i64::from(u32::from_be_bytes(self.be()?))),
-            0xcf => {
-                let u = u64::from_be_bytes(self.be()?);
-                i64::try_from(u).map_or(Value::UInt(u), Value::Int)
-            }
-            0xd0 => Value::Int(i64::from(self.byte()? as i8)),
-            0xd1 => Value::Int(i64::from(i16::from_be_bytes(self.be()?))),
-            0xd2 => Value::Int(i64::from(i32::from_be_bytes(self.be()?))),
-            0xd3 => Value::Int(i64::from_be_bytes(self.be()?)),
             0xd9..=0xdb => {
                 let n = self.len_of(m)?;
                 Value::Str(self.str_body(n)?.to_owned())

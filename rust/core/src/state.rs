@@ -1,4 +1,4 @@
-//! Per-contact state: versioned msgpack named map.
+//! Per-contact state: versioned msgpack, structs as arrays of their fields.
 
 use serde::ser::SerializeTupleStruct;
 use serde::{Deserialize, Serialize};
@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::StateError;
 use crate::facts::Facts;
 use crate::loyalty::member::Member;
+use crate::msgpack_read::Reader;
+use crate::state_reader::Unpack;
 use crate::state_writer::Pack;
 use crate::value::{decode_owned_fast, encode_compact, Value};
 use crate::vecmap::VecMap;
@@ -218,9 +220,24 @@ impl State {
         self.profile.get("time_zone").and_then(Value::as_str).and_then(crate::definitions::when::Zone::parse)
     }
 
+    /// Read a stored state: the compact form `write` writes directly
+    /// (`state_reader`), any other form (named map, an older build's fewer fields)
+    /// through serde, which also words the errors. Bytes after the state are
+    /// ignored. Debug builds check the direct read against serde's.
     pub fn decode(contact: &str, bytes: &[u8]) -> Result<State, StateError> {
         let err = |message: String| StateError { contact: contact.to_owned(), message };
-        let s: State = decode_owned_fast(bytes).map_err(|e| err(format!("cannot decode: {e}")))?;
+        let s = match State::unpack(&mut Reader::new(bytes)) {
+            Some(s) => {
+                // Compared as bytes: a NaN in a profile is not equal to itself.
+                debug_assert_eq!(
+                    Ok(encode_compact(&s)),
+                    decode_owned_fast::<State>(bytes).map(|serde| encode_compact(&serde)),
+                    "the state reader must read what serde reads"
+                );
+                s
+            }
+            None => decode_owned_fast(bytes).map_err(|e| err(format!("cannot decode: {e}")))?,
+        };
         if s.v != STATE_VERSION {
             return Err(err(format!("unsupported state version {} (this build reads {STATE_VERSION})", s.v)));
         }

@@ -287,7 +287,7 @@ pub(crate) mod tests {
 
     /// Every field and every nested variant populated, with lengths past the fix
     /// forms: arrays and maps of 16+ and 65,536 entries, strings of every form.
-    fn full_state() -> State {
+    pub(crate) fn full_state() -> State {
         let mut st = State { events: u64::MAX, ledger_seq: 1, last_ts: i64::MAX, spilled: 128, last_run: 65_536, ..State::default() };
         let fields = [attrs(), Value::Nil, Value::Str("x".repeat(300)), Value::Int(-33)].into_iter().chain((0..16).map(Value::Int));
         for (i, v) in fields.enumerate() {

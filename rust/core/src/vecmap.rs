@@ -110,6 +110,23 @@ impl<K: Ord, V> VecMap<K, V> {
         self.find(key).ok().map(|i| self.0.remove(i).1)
     }
 
+    /// A map from entries as read from msgpack: written sorted, but sorted anyway
+    /// so any map reads right, the last of a repeated key winning.
+    pub(crate) fn from_read(mut items: Vec<(K, V)>) -> Self {
+        if !items.windows(2).all(|w| w[0].0 < w[1].0) {
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            items.dedup_by(|later, earlier| {
+                if later.0 == earlier.0 {
+                    std::mem::swap(later, earlier);
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        VecMap(items)
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -162,19 +179,7 @@ impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for V
                 while let Some(entry) = map.next_entry()? {
                     items.push(entry);
                 }
-                // Written sorted; sort anyway so any map reads right, last key wins.
-                if !items.windows(2).all(|w| w[0].0 < w[1].0) {
-                    items.sort_by(|a, b| a.0.cmp(&b.0));
-                    items.dedup_by(|later, earlier| {
-                        if later.0 == earlier.0 {
-                            std::mem::swap(later, earlier);
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                }
-                Ok(VecMap(items))
+                Ok(VecMap::from_read(items))
             }
         }
 
