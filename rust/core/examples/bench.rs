@@ -11,7 +11,7 @@ fn s(x: &str) -> Value {
     Value::Str(x.into())
 }
 fn m(e: Vec<(&str, Value)>) -> Value {
-    Value::Map(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Value::Map(e.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
 fn main() {

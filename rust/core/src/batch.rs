@@ -160,7 +160,7 @@ mod tests {
     use crate::wire::split_frame;
 
     fn map(entries: Vec<(&str, Value)>) -> Value {
-        Value::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
     fn s(x: &str) -> Value {
@@ -214,7 +214,7 @@ mod tests {
             ("huge", s(&"y".repeat(70_000))),
             ("bin", Value::Bin(vec![1, 2, 3])),
             ("empty", map(vec![])),
-            ("wide", Value::Map((0..20).map(|k| (format!("k{k}"), Value::Int(k))).collect())),
+            ("wide", Value::Map((0..20).map(|k| (format!("k{k}").into(), Value::Int(k))).collect())),
             ("long_list", Value::Array((0..20).map(Value::Int).collect())),
         ])
     }

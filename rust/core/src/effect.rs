@@ -652,7 +652,7 @@ mod tests {
         let strings = strings();
         let s = |i: usize| strings[i % strings.len()].as_str();
         let ints = INTS.iter().enumerate().map(|(i, n)| (format!("n{i:02}"), Value::Int(*n)));
-        let mut profile = map_of(strings.iter().enumerate().map(|(i, x)| (format!("f{i}"), Value::Str(x.clone()))).chain(ints));
+        let mut profile = map_of(strings.iter().enumerate().map(|(i, x)| (format!("f{i}"), Value::Str(x.as_str().into()))).chain(ints));
         profile.insert("attrs".into(), attrs());
         let needs = [ProfileNeeds::All, ProfileNeeds::Fields(["f3", "attrs", "missing"].map(String::from).into()), ProfileNeeds::none()];
         let mut many = map_of((0..16).map(|i| (format!("p{i:02}"), member())));

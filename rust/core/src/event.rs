@@ -1,6 +1,7 @@
 //! The normalized event: the batch format between split_frame and apply, and the
 //! history row format.
 
+use crate::value::Text;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +29,7 @@ impl Event {
     }
 
     /// The attributes as map entries (empty when attrs is not a map).
-    pub fn attrs(&self) -> &[(String, Value)] {
+    pub fn attrs(&self) -> &[(Text, Value)] {
         match &self.attrs {
             Value::Map(m) => m,
             _ => &[],

@@ -18,7 +18,7 @@ pub const MAX_VALUES: usize = 256;
 /// written out; other kinds are not counted.
 pub fn value_key(v: &Value) -> Option<String> {
     Some(match v {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
         Value::F64(f) => f.to_string(),

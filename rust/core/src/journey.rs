@@ -6,6 +6,7 @@
 //! with a timer row; the timer comes back as a `$timer` event through the same batch
 //! path, and an awaited event or a goal event ends the wait at once.
 
+use crate::value::Text;
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -157,7 +158,7 @@ impl<'t> TriggerRef<'t> {
         TriggerRef { id: &t.id, kind: &t.kind, ts: t.ts, seq: t.seq, attrs: &t.attrs, source: &t.source }
     }
 
-    fn attrs(&self) -> &'t [(String, Value)] {
+    fn attrs(&self) -> &'t [(Text, Value)] {
         match self.attrs {
             Value::Map(m) => m,
             _ => &[],

@@ -145,19 +145,19 @@ mod tests {
             Value::Bool(false),
             Value::F64(1.5),
             Value::Str("short".into()),
-            Value::Str("y".repeat(40)),
-            Value::Str(long.clone()),
-            Value::Str("z".repeat(70_000)),
+            Value::Str("y".repeat(40).into()),
+            Value::Str(long.clone().into()),
+            Value::Str("z".repeat(70_000).into()),
             Value::Bin(vec![1, 2, 3]),
             Value::Bin(vec![7; 300]),
             Value::UInt(u64::MAX),
             Value::Array((0..20).map(Value::Int).collect()),
-            Value::Map((0..20).map(|i| (format!("k{i}"), Value::Int(-i))).collect()),
+            Value::Map((0..20).map(|i| (format!("k{i}").into(), Value::Int(-i))).collect()),
         ];
         for i in [0, 1, 127, 128, 255, 256, 65_535, 65_536, u32::MAX as i64, u32::MAX as i64 + 1, i64::MAX, -1, -32, -33, -128, -129, -32_768, -32_769, i32::MIN as i64, i32::MIN as i64 - 1, i64::MIN] {
             values.push(Value::Int(i));
         }
-        values.push(Value::Map(vec![("lines".into(), Value::Array(values.clone())), ("s".into(), Value::Str(long))]));
+        values.push(Value::Map(vec![("lines".into(), Value::Array(values.clone())), ("s".into(), Value::Str(long.into()))]));
         for v in &values {
             let mut out = Vec::new();
             write_value(&mut out, v);

@@ -169,7 +169,7 @@ impl<'a> Reader<'a> {
             }
             0x80..=0x8f => self.map((m & 0x0f) as usize, depth)?,
             0x90..=0x9f => self.array((m & 0x0f) as usize, depth)?,
-            0xa0..=0xbf => Value::Str(self.str_body((m & 0x1f) as usize)?.to_owned()),
+            0xa0..=0xbf => Value::Str(self.str_body((m & 0x1f) as usize)?.into()),
             0xc0 => Value::Nil,
             0xc2 => Value::Bool(false),
             0xc3 => Value::Bool(true),
@@ -181,7 +181,7 @@ impl<'a> Reader<'a> {
             0xcb => Value::F64(f64::from_be_bytes(self.be()?)),
             0xd9..=0xdb => {
                 let n = self.len_of(m)?;
-                Value::Str(self.str_body(n)?.to_owned())
+                Value::Str(self.str_body(n)?.into())
             }
             0xdc | 0xdd => {
                 let n = self.count(m)?;
@@ -209,7 +209,7 @@ impl<'a> Reader<'a> {
         let depth = depth.checked_sub(1)?;
         let mut entries = Vec::with_capacity(n.min(MAX_PREALLOC));
         for _ in 0..n {
-            let k = self.str()?.to_owned();
+            let k = self.str()?.into();
             entries.push((k, self.value(depth)?));
         }
         Some(Value::Map(entries))
@@ -245,13 +245,13 @@ mod tests {
             Value::Int(i64::MIN),
             Value::UInt(u64::MAX),
             Value::F64(1.5),
-            Value::Str(String::new()),
-            Value::Str(long.clone()),
-            Value::Str("x".repeat(70_000)),
+            Value::Str(Default::default()),
+            Value::Str(long.as_str().into()),
+            Value::Str("x".repeat(70_000).into()),
             Value::Bin(vec![1, 2, 3]),
             Value::Array((0..20).map(Value::Int).collect()),
-            Value::Map(vec![("lines".into(), Value::Array(vec![Value::Map(vec![(long, Value::F64(-0.25))])]))]),
-            Value::Map((0..17).map(|i| (format!("k{i}"), Value::Int(i))).collect()),
+            Value::Map(vec![("lines".into(), Value::Array(vec![Value::Map(vec![(long.into(), Value::F64(-0.25))])]))]),
+            Value::Map((0..17).map(|i| (format!("k{i}").into(), Value::Int(i))).collect()),
         ];
         for v in values {
             let bytes = encode(&v);

@@ -1,5 +1,6 @@
 //! Per-contact state: versioned msgpack, structs as arrays of their fields.
 
+use crate::value::Text;
 use serde::ser::SerializeTupleStruct;
 use serde::{Deserialize, Serialize};
 
@@ -266,13 +267,13 @@ impl State {
     }
 
     /// Apply a `$profile` event's attrs: {set: map, unset: [str]}.
-    pub fn apply_profile(&mut self, attrs: &[(String, Value)]) {
+    pub fn apply_profile(&mut self, attrs: &[(Text, Value)]) {
         for (k, v) in attrs {
             match (k.as_str(), v) {
-                ("set", Value::Map(fields)) => self.update_profile::<&str>(fields, &[]),
+                ("set", Value::Map(fields)) => self.update_profile::<Text, &str>(fields, &[]),
                 ("unset", Value::Array(names)) => {
                     let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
-                    self.update_profile(&[], &names);
+                    self.update_profile::<&str, &str>(&[], &names);
                 }
                 _ => {}
             }
@@ -281,12 +282,12 @@ impl State {
 
     /// Set `set` (a null value removes the field) and remove `unset`: what a
     /// `$profile` event and an update_profile action do.
-    pub fn update_profile<S: AsRef<str>>(&mut self, set: &[(String, Value)], unset: &[S]) {
+    pub fn update_profile<K: AsRef<str>, S: AsRef<str>>(&mut self, set: &[(K, Value)], unset: &[S]) {
         for (f, v) in set {
             if matches!(v, Value::Nil) {
-                self.profile.remove(f);
+                self.profile.remove(f.as_ref());
             } else {
-                self.profile.insert(f.clone(), v.clone());
+                self.profile.insert(f.as_ref().to_owned(), v.clone());
             }
         }
         for f in unset {

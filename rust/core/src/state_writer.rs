@@ -240,7 +240,7 @@ pub(crate) mod tests {
         v.extend(INTS.iter().map(|i| Value::Int(*i)));
         v.push(Value::UInt(u64::MAX));
         v.push(Value::Bin(vec![0, 200, 255]));
-        v.extend(strings().into_iter().map(Value::Str));
+        v.extend(strings().into_iter().map(|s| Value::Str(s.into())));
         let nested = Value::Map(vec![("list".into(), Value::Array(v.clone())), ("empty".into(), Value::Map(vec![]))]);
         Value::Map(vec![("all".into(), Value::Array(v)), ("nested".into(), nested), ("n".into(), Value::Int(-40))])
     }
@@ -289,7 +289,7 @@ pub(crate) mod tests {
     /// forms: arrays and maps of 16+ and 65,536 entries, strings of every form.
     pub(crate) fn full_state() -> State {
         let mut st = State { events: u64::MAX, ledger_seq: 1, last_ts: i64::MAX, spilled: 128, last_run: 65_536, ..State::default() };
-        let fields = [attrs(), Value::Nil, Value::Str("x".repeat(300)), Value::Int(-33)].into_iter().chain((0..16).map(Value::Int));
+        let fields = [attrs(), Value::Nil, Value::Str("x".repeat(300).into()), Value::Int(-33)].into_iter().chain((0..16).map(Value::Int));
         for (i, v) in fields.enumerate() {
             st.profile.insert(format!("field-{i:02}"), v);
         }

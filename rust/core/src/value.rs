@@ -11,6 +11,11 @@ const MAX_PREALLOC: usize = 1024;
 /// Deepest nesting of lists and maps accepted when decoding (bounds stack use).
 pub const MAX_DEPTH: usize = 64;
 
+/// A string inside a value: up to 24 bytes are held inline, without an allocation
+/// (attribute names and most texts of an event: codes, ids, categories). Decoding a
+/// 5-line receipt allocated ~50 strings before.
+pub type Text = compact_str::CompactString;
+
 /// A decoded msgpack value. Map keys must be strings; maps keep their order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
@@ -21,10 +26,10 @@ pub enum Value {
     /// Only for unsigned integers above `i64::MAX`.
     UInt(u64),
     F64(f64),
-    Str(String),
+    Str(Text),
     Bin(Vec<u8>),
     Array(Vec<Value>),
-    Map(Vec<(String, Value)>),
+    Map(Vec<(Text, Value)>),
 }
 
 impl Value {
@@ -73,7 +78,7 @@ impl Value {
 }
 
 /// Look a key up in map entries.
-pub fn map_get<'a>(entries: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
+pub fn map_get<'a>(entries: &'a [(Text, Value)], key: &str) -> Option<&'a Value> {
     entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
@@ -167,13 +172,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::F64(v as f64))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_owned()))
+        Ok(Value::Str(v.into()))
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_owned()))
+        Ok(Value::Str(v.into()))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
+        Ok(Value::Str(v.into()))
     }
     fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
         Ok(Value::Bin(v.to_vec()))
@@ -218,7 +223,7 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 /// A map key: must be a string.
-struct KeyString(String);
+struct KeyString(Text);
 
 struct KeyVisitor;
 
@@ -228,14 +233,14 @@ impl<'de> Visitor<'de> for KeyVisitor {
         f.write_str("a string map key")
     }
     fn visit_str<E>(self, v: &str) -> Result<KeyString, E> {
-        Ok(KeyString(v.to_owned()))
+        Ok(KeyString(v.into()))
     }
     fn visit_string<E>(self, v: String) -> Result<KeyString, E> {
-        Ok(KeyString(v))
+        Ok(KeyString(v.into()))
     }
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<KeyString, E> {
         String::from_utf8(v.to_vec())
-            .map(KeyString)
+            .map(|k| KeyString(k.into()))
             .map_err(|_| E::custom("map keys must be strings"))
     }
 }

@@ -1,6 +1,7 @@
 //! `split_frame`: decode one wire frame, validate each event alone, route the valid ones
 //! to shards as normalized batches. Never panics on any input.
 
+use crate::value::Text;
 use std::collections::BTreeMap;
 
 use crate::definitions::Catalog;
@@ -39,7 +40,7 @@ pub fn split_frame(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Res
         return Err(FrameError::bad_frame(format!("frame must be a msgpack map, got {}", root.type_name())));
     };
     let op = match map_get(&entries, "op") {
-        Some(Value::Str(s)) => s.clone(),
+        Some(Value::Str(s)) => s.to_string(),
         Some(v) => return Err(FrameError::bad_frame(format!("key 'op' must be a string, got {}", v.type_name()))),
         None => return Err(FrameError::bad_frame("missing key 'op'")),
     };
@@ -80,7 +81,7 @@ pub fn split_frame(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Res
     Ok(out)
 }
 
-fn take_str(m: &mut [(String, Value)], key: &str, max: usize, required: bool) -> Result<Option<String>, Reject> {
+fn take_str(m: &mut [(Text, Value)], key: &str, max: usize, required: bool) -> Result<Option<String>, Reject> {
     match m.iter_mut().find(|(k, _)| k == key).map(|(_, v)| std::mem::take(v)) {
         None | Some(Value::Nil) if required => Err(invalid(format!("missing key '{key}'"))),
         None | Some(Value::Nil) => Ok(None),
@@ -88,7 +89,7 @@ fn take_str(m: &mut [(String, Value)], key: &str, max: usize, required: bool) ->
             if s.is_empty() || s.len() > max {
                 Err(invalid(format!("key '{key}' must be 1..{max} bytes, got {}", s.len())))
             } else {
-                Ok(Some(s))
+                Ok(Some(s.into()))
             }
         }
         Some(v) => Err(invalid(format!("key '{key}' must be a string, got {}", v.type_name()))),
@@ -121,7 +122,7 @@ pub fn validate(cat: &Catalog, ev: Value, now_ms: i64) -> Result<Event, Reject> 
     };
     let source = match m.iter_mut().find(|(k, _)| k == "source").map(|(_, v)| std::mem::take(v)) {
         None | Some(Value::Nil) => None,
-        Some(Value::Str(s)) => Some(s),
+        Some(Value::Str(s)) => Some(s.into()),
         Some(v) => return Err(invalid(format!("key 'source' must be a string, got {}", v.type_name()))),
     };
     if kind.starts_with('$') && kind != "$profile" {
@@ -131,7 +132,7 @@ pub fn validate(cat: &Catalog, ev: Value, now_ms: i64) -> Result<Event, Reject> 
         check_profile(cat, &attrs)?;
     } else if let Some(it) = cat.interaction_type(&kind) {
         for (k, v) in attrs_of(&attrs) {
-            if let Some(t) = it.attributes.get(k) {
+            if let Some(t) = it.attributes.get(k.as_str()) {
                 if !matches!(v, Value::Nil) && !t.accepts(v) {
                     return Err(invalid(format!(
                         "attribute '{k}' of '{kind}' must be {}, got {}",
@@ -147,7 +148,7 @@ pub fn validate(cat: &Catalog, ev: Value, now_ms: i64) -> Result<Event, Reject> 
     Ok(Event { id, contact, kind, ts, attrs, source })
 }
 
-fn attrs_of(v: &Value) -> &[(String, Value)] {
+fn attrs_of(v: &Value) -> &[(Text, Value)] {
     match v {
         Value::Map(m) => m,
         _ => &[],
@@ -172,7 +173,7 @@ fn check_profile(cat: &Catalog, attrs: &Value) -> Result<(), Reject> {
             ("set", Value::Nil) | ("unset", Value::Nil) => {}
             ("set", Value::Map(fields)) => {
                 for (f, fv) in fields {
-                    if let Some(t) = cat.profile_fields.get(f) {
+                    if let Some(t) = cat.profile_fields.get(f.as_str()) {
                         if !matches!(fv, Value::Nil) && !t.accepts(fv) {
                             return Err(invalid(format!(
                                 "profile field '{f}' must be {}, got {}",

@@ -16,7 +16,7 @@ pub fn list(items: Vec<Value>) -> Value {
 }
 
 pub fn map(entries: Vec<(&str, Value)>) -> Value {
-    Value::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
 pub fn bytes(v: &Value) -> Vec<u8> {

@@ -335,9 +335,9 @@ fn trigger_index_finds_exactly_the_programs_whose_filters_hold() {
     for store in [Some(s("MI")), Some(s("RM")), Some(s("TO")), Some(s("NA")), Some(i(3)), None] {
         for channel in [Some(s("web")), Some(s("app")), None] {
             for amount in [7, 12, 60] {
-                let mut attrs = vec![("amount".to_owned(), i(amount))];
-                attrs.extend(store.clone().map(|v| ("store".to_owned(), v)));
-                attrs.extend(channel.clone().map(|v| ("channel".to_owned(), v)));
+                let mut attrs: Vec<(cairn_core::value::Text, Value)> = vec![("amount".into(), i(amount))];
+                attrs.extend(store.clone().map(|v| ("store".into(), v)));
+                attrs.extend(channel.clone().map(|v| ("channel".into(), v)));
                 let ctx = cairn_core::definitions::Ctx { attrs: &attrs, profile: &profile, ts: 0, facts: &cairn_core::definitions::condition::NO_FACTS };
                 let holds = |pi: usize| cat.programs[pi].filter.as_ref().is_none_or(|f| f.eval(&ctx, None));
                 let every: Vec<usize> = idx.programs.iter().copied().filter(|&pi| holds(pi)).collect();
@@ -349,7 +349,7 @@ fn trigger_index_finds_exactly_the_programs_whose_filters_hold() {
         }
     }
     // The keyed programs are not candidates for another store: fewer filters run.
-    let attrs = vec![("store".to_owned(), s("NA")), ("amount".to_owned(), i(1))];
+    let attrs: Vec<(cairn_core::value::Text, Value)> = vec![("store".into(), s("NA")), ("amount".into(), i(1))];
     idx.triggers.candidates(&attrs, &mut candidates);
     assert_eq!(candidates.len(), 7, "{candidates:?}");
 }

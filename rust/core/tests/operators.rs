@@ -10,7 +10,7 @@ use cairn_core::definitions::condition::{compile, Scope, NO_FACTS};
 use cairn_core::definitions::facts::FactTable;
 use cairn_core::definitions::model::CondDoc;
 use cairn_core::definitions::Ctx;
-use cairn_core::value::decode_exact;
+use cairn_core::value::{decode_exact, Text};
 use cairn_core::Value;
 use common::*;
 
@@ -25,7 +25,7 @@ fn check(op: &str, value: Option<Value>, attr: Option<Value>) -> (bool, String) 
     let profile = HashMap::new();
     let mut errs = Vec::new();
     let c = compile(&doc, "c", &Scope { event: Some("t"), attrs: None, profile: &profile, segments: &[], facts: &FactTable::default(), types: &[], strict: false }, &mut errs).expect("compiles");
-    let attrs: Vec<(String, Value)> = attr.into_iter().map(|v| ("x".to_owned(), v)).collect();
+    let attrs: Vec<(Text, Value)> = attr.into_iter().map(|v| ("x".into(), v)).collect();
     let p = VecMap::new();
     let mut trace = String::new();
     let r = c.eval(&Ctx { attrs: &attrs, profile: &p, ts: 10 * DAY, facts: &NO_FACTS }, Some(&mut trace));
@@ -105,7 +105,7 @@ fn groups() {
     let doc = |v: Value| -> CondDoc { decode_exact(&bytes(&v)).unwrap() };
     let leaf = |op: &str, v: i64| map(vec![("attr", s("x")), ("op", s(op)), ("value", i(v))]);
     let profile = HashMap::new();
-    let attrs = vec![("x".to_owned(), i(5))];
+    let attrs = vec![("x".into(), i(5))];
     let p = VecMap::new();
     let eval = |d: CondDoc| {
         let mut errs = Vec::new();

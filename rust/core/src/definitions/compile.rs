@@ -87,7 +87,7 @@ fn segment_refs(v: &Value, names: &mut Vec<String>) {
             for (k, item) in entries {
                 match (k.as_str(), item) {
                     ("segment", Value::Str(name)) => {
-                        let name = name.to_lowercase();
+                        let name = name.as_str().to_lowercase();
                         if !names.contains(&name) {
                             names.push(name);
                         }

@@ -1,6 +1,7 @@
 //! CONDITION: compiling the user's shape into a typed tree, and evaluating it with an
 //! optional readable trace (the "explain" feature).
 
+use crate::value::Text;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
@@ -414,7 +415,7 @@ fn compile_value(
             })
         }
         "starts_with" => match v {
-            Value::Str(s) => Some(Op::StartsWith(s.clone())),
+            Value::Str(s) => Some(Op::StartsWith(s.to_string())),
             _ => fail(format!("operator 'starts_with' needs a text value, got {}", v.type_name())),
         },
         "in" => match v {
@@ -472,7 +473,7 @@ fn compile_value(
 /// What a condition is evaluated against.
 pub struct Ctx<'a> {
     /// The trigger event's attributes (or, in an event's own filter, that event's).
-    pub attrs: &'a [(String, Value)],
+    pub attrs: &'a [(Text, Value)],
     pub profile: &'a crate::vecmap::VecMap<String, Value>,
     /// Now: for within_last and history windows.
     pub ts: i64,

@@ -6,6 +6,7 @@
 //! or inside an `all`) is found through that value, and only the candidates' full
 //! filters are evaluated.
 
+use crate::value::Text;
 use rustc_hash::FxHashMap;
 
 use super::condition::{Cond, Op, Subject};
@@ -59,7 +60,7 @@ impl TriggerIndex {
     /// Positions (in priority order) of the programs whose filter may hold for an
     /// event with `attrs`: every unkeyed one, and the keyed ones whose value the
     /// event carries. Equality on text holds only for that same text.
-    pub fn candidates(&self, attrs: &[(String, Value)], out: &mut Vec<usize>) {
+    pub fn candidates(&self, attrs: &[(Text, Value)], out: &mut Vec<usize>) {
         out.clear();
         out.extend_from_slice(&self.unkeyed);
         let mut lists = usize::from(!self.unkeyed.is_empty());

@@ -15,6 +15,7 @@ pub mod member;
 pub mod receipt;
 pub mod rules;
 
+use crate::value::Text;
 use rustc_hash::FxHashMap;
 
 use self::book::Book;
@@ -403,12 +404,12 @@ fn schedule(lp: &LoyaltyProgram, m: &mut Member, contact: &str, now: i64, timers
 fn new_member(lp: &LoyaltyProgram, ts: i64, profile: &crate::vecmap::VecMap<String, Value>) -> Member {
     let mut m = Member::new(ts);
     m.tier = tier_for(lp, 0);
-    member_fields(&[("birthday".to_owned(), profile.get("birthday").cloned().unwrap_or_default())], &mut m, false);
+    member_fields(&[("birthday".into(), profile.get("birthday").cloned().unwrap_or_default())], &mut m, false);
     m
 }
 
 /// Join `lp` now: member fields from `fields`, then join rules, tier, timer.
-fn join(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, how: &str, fields: &[(String, Value)], out: &mut LoyaltyOut<'_, '_>) {
+fn join(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, how: &str, fields: &[(Text, Value)], out: &mut LoyaltyOut<'_, '_>) {
     let State { loyalty, profile, facts, .. } = state;
     let mut fresh = new_member(lp, ev.ts, profile);
     member_fields(fields, &mut fresh, ev.kind == "loyalty_subscribe" && lp.vip.is_some());
@@ -442,7 +443,7 @@ fn subscribe(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<
 
 /// Member fields an event carries: `birthday`, and `vip` where `vip` is allowed
 /// (a `loyalty_subscribe` event, in a program with a VIP tier).
-fn member_fields(attrs: &[(String, Value)], m: &mut Member, vip: bool) {
+fn member_fields(attrs: &[(Text, Value)], m: &mut Member, vip: bool) {
     if let Some(b) = map_get(attrs, "birthday").and_then(Value::as_str).filter(|b| parse_birthday(b).is_some()) {
         m.birthday = b.to_owned();
     }

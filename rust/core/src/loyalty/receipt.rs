@@ -2,6 +2,7 @@
 //! `currency`, `receipt_id`, and `lines` of {product, category, brand, quantity,
 //! total_line_amount}. Amounts are kept in cents so totals and carries are exact.
 
+use crate::value::Text;
 use crate::definitions::loyalty::LineFilter;
 use crate::value::{map_get, Value};
 
@@ -16,7 +17,7 @@ struct Line<'a> {
 
 /// A purchase's receipt, read once per event and measured per rule filter.
 pub struct ReceiptView<'a> {
-    attrs: &'a [(String, Value)],
+    attrs: &'a [(Text, Value)],
     lines: Vec<Line<'a>>,
     store: Option<&'a str>,
     /// Header `total_amount` in cents, when given.
@@ -30,7 +31,7 @@ pub fn to_cents(v: Option<&Value>) -> i64 {
     v.and_then(Value::as_f64).map_or(0, |x| (x * 100.0).round() as i64)
 }
 
-fn text<'a>(attrs: &'a [(String, Value)], key: &str) -> Option<&'a str> {
+fn text<'a>(attrs: &'a [(Text, Value)], key: &str) -> Option<&'a str> {
     map_get(attrs, key).and_then(Value::as_str)
 }
 
@@ -39,7 +40,7 @@ fn listed(list: &[String], v: Option<&str>) -> bool {
 }
 
 impl<'a> ReceiptView<'a> {
-    pub fn new(attrs: &'a [(String, Value)]) -> ReceiptView<'a> {
+    pub fn new(attrs: &'a [(Text, Value)]) -> ReceiptView<'a> {
         let mut view = ReceiptView { attrs, lines: Vec::new(), store: None, total: None, quantity: None };
         for (k, v) in attrs {
             match (k.as_str(), v) {

@@ -4,6 +4,7 @@
 //! rule's running totals, counts and uses change only once those passed, so a
 //! purchase that does not match a rule never counts towards it.
 
+use crate::value::Text;
 use super::calendar::{days_between, in_birthday, parse_birthday, period_start, same_day};
 use super::member::{Member, Progress};
 use super::receipt::{push_cents, ReceiptView};
@@ -26,7 +27,7 @@ pub struct TierMove {
 /// What a rule looks at.
 pub struct Occ<'a> {
     pub ts: i64,
-    pub attrs: &'a [(String, Value)],
+    pub attrs: &'a [(Text, Value)],
     pub receipt: Option<&'a ReceiptView<'a>>,
     pub tier_move: Option<TierMove>,
     pub profile: &'a VecMap<String, Value>,
