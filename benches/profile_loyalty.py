@@ -1,0 +1,74 @@
+"""Apply the loyalty benchmark's batch in a loop, for profilers.
+
+    .venv/bin/python benches/profile_loyalty.py [ROUNDS] [--held]
+
+Builds the same world as `test_loyalty_apply.py` (one program of 1,000 rules,
+100,000 members with 3 earlier purchases; cached in /tmp after the first run), then
+decodes and applies the 10,000-purchase batch (5 receipt lines each) ROUNDS times
+and prints events/s. With --held, each round's states are held decoded beforehand
+(`cairn._core.States`, untimed), as in a running shard. Under callgrind, counting
+the batch decode and the apply (instructions are deterministic; this machine's
+wall clock is not):
+
+    valgrind --tool=callgrind --toggle-collect='*pymethod_apply*' \\
+        --toggle-collect='*Batch*pymethod___new__*' \\
+        .venv/bin/python benches/profile_loyalty.py 1 [--held]
+"""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import test_loyalty_apply as bench  # noqa: E402
+
+from cairn import _core  # noqa: E402
+from cairn.benchdefs import loyalty_definitions  # noqa: E402
+
+CACHE = Path("/tmp/cairn-loyalty-world.pkl")
+SECRET = b"s" * 32
+
+
+class _Options:
+    """The benchmark fixture's view of pytest options: benchmarks enabled."""
+
+    class config:  # noqa: N801 - mimics request.config
+        @staticmethod
+        def getoption(name: str) -> bool:
+            return name == "benchmark_enable"
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if a != "--held"]
+    held = "--held" in sys.argv
+    rounds = int(args[0]) if args else 10
+    catalog = _core.Catalog.compile(msgpack.packb(loyalty_definitions(1000)), 1, None, SECRET)
+    if CACHE.exists():
+        part, stored = pickle.loads(CACHE.read_bytes())
+    else:
+        _, part, stored, _, _, _ = bench.world.__wrapped__(_Options())
+        CACHE.write_bytes(pickle.dumps((part, stored)))
+    gc.collect()
+    gc.freeze()
+    elapsed = 0.0
+    for _ in range(rounds):
+        states = None
+        if held:
+            states = _core.States(len(stored))
+            states.load(stored)
+        start = time.perf_counter()
+        result = catalog.apply(_core.Batch([part]), [] if held else stored, [], bench.NOW, 1, states)
+        elapsed += time.perf_counter() - start
+    print(f"{bench.BATCH * rounds / elapsed:,.0f} events/s over {rounds} rounds; "
+          f"{len(result.ledger) / bench.BATCH:.2f} ledger rows per event")
+
+
+if __name__ == "__main__":
+    main()
