@@ -19,9 +19,7 @@ from callgrind are not, so compare builds with them.
 from __future__ import annotations
 
 import gc
-import pickle
 import sys
-import time
 from pathlib import Path
 
 import msgpack
@@ -29,42 +27,20 @@ import msgpack
 sys.path.insert(0, str(Path(__file__).parent))
 
 import test_journeys_apply as bench  # noqa: E402
+from conftest import profile_args, profiled_world, timed_rounds  # noqa: E402
 
 from cairn import _core  # noqa: E402
 
 CACHE = Path("/tmp/cairn-journeys-world.pkl")
 
 
-class _Options:
-    """The benchmark fixture's view of pytest options: benchmarks enabled."""
-
-    class config:  # noqa: N801 - mimics request.config
-        @staticmethod
-        def getoption(name: str) -> bool:
-            return name == "benchmark_enable"
-
-
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--held"]
-    held = "--held" in sys.argv
-    rounds = int(args[0]) if args else 10
+    rounds, held = profile_args()
     catalog = _core.Catalog.compile(msgpack.packb(bench.journey_definitions(1000)), 1)
-    if CACHE.exists():
-        part, stored = pickle.loads(CACHE.read_bytes())
-    else:
-        _, part, stored, _, _, _ = bench.world.__wrapped__(_Options())
-        CACHE.write_bytes(pickle.dumps((part, stored)))
+    part, stored = profiled_world(bench.world, CACHE)
     gc.collect()
     gc.freeze()
-    elapsed = 0.0
-    for _ in range(rounds):
-        states = None
-        if held:
-            states = _core.States(len(stored))
-            states.load(stored)
-        start = time.perf_counter()
-        result = catalog.apply(_core.Batch([part]), [] if held else stored, [], bench.NOW, 1, states)
-        elapsed += time.perf_counter() - start
+    elapsed, result = timed_rounds(catalog, part, stored, bench.NOW, rounds, held)
     print(f"{bench.BATCH * rounds / elapsed:,.0f} events/s over {rounds} rounds; "
           f"{sum(len(v) for _, v in result.history) / bench.BATCH:.0f} history bytes and "
           f"{sum(len(v) for _, v in result.states) / len(result.states):.0f} state bytes per event")

@@ -18,9 +18,7 @@ wall clock is not):
 from __future__ import annotations
 
 import gc
-import pickle
 import sys
-import time
 from pathlib import Path
 
 import msgpack
@@ -28,6 +26,7 @@ import msgpack
 sys.path.insert(0, str(Path(__file__).parent))
 
 import test_loyalty_apply as bench  # noqa: E402
+from conftest import profile_args, profiled_world, timed_rounds  # noqa: E402
 
 from cairn import _core  # noqa: E402
 from cairn.benchdefs import loyalty_definitions  # noqa: E402
@@ -36,36 +35,13 @@ CACHE = Path("/tmp/cairn-loyalty-world.pkl")
 SECRET = b"s" * 32
 
 
-class _Options:
-    """The benchmark fixture's view of pytest options: benchmarks enabled."""
-
-    class config:  # noqa: N801 - mimics request.config
-        @staticmethod
-        def getoption(name: str) -> bool:
-            return name == "benchmark_enable"
-
-
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--held"]
-    held = "--held" in sys.argv
-    rounds = int(args[0]) if args else 10
+    rounds, held = profile_args()
     catalog = _core.Catalog.compile(msgpack.packb(loyalty_definitions(1000)), 1, None, SECRET)
-    if CACHE.exists():
-        part, stored = pickle.loads(CACHE.read_bytes())
-    else:
-        _, part, stored, _, _, _ = bench.world.__wrapped__(_Options())
-        CACHE.write_bytes(pickle.dumps((part, stored)))
+    part, stored = profiled_world(bench.world, CACHE)
     gc.collect()
     gc.freeze()
-    elapsed = 0.0
-    for _ in range(rounds):
-        states = None
-        if held:
-            states = _core.States(len(stored))
-            states.load(stored)
-        start = time.perf_counter()
-        result = catalog.apply(_core.Batch([part]), [] if held else stored, [], bench.NOW, 1, states)
-        elapsed += time.perf_counter() - start
+    elapsed, result = timed_rounds(catalog, part, stored, bench.NOW, rounds, held)
     print(f"{bench.BATCH * rounds / elapsed:,.0f} events/s over {rounds} rounds; "
           f"{len(result.ledger) / bench.BATCH:.2f} ledger rows per event")
 

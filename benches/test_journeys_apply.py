@@ -20,8 +20,6 @@ from cairn.benchdefs import JOURNEY_TYPES, STORES, journey_definitions
 NOW = 1_795_424_400_000  # 2026-11-23T09:00:00Z
 DAY = 86_400_000
 BATCH = 10_000
-#: timed rounds of the held-states benchmarks (each needs an untimed warm-up)
-ROUNDS = 10
 HISTORY_PER_CONTACT = 10  # events over the 30 days before NOW
 
 
@@ -91,21 +89,11 @@ def test_batch_apply_1000_journeys(benchmark, world):
                                 runs_waiting=waiting)
 
 
-def test_batch_apply_1000_journeys_held_states(benchmark, world):
+def test_batch_apply_1000_journeys_held_states(benchmark, bench_held, world):
     """The same batch as a running shard applies it: every contact's state held
-    decoded from earlier batches (`cairn._core.States`), none read from storage.
-    Each round starts from the stored states again (the warm-up is not timed)."""
+    decoded from earlier batches (`cairn._core.States`), none read from storage."""
     catalog, part, _, contacts, _, all_states = world
-
-    def setup():
-        held = _core.States(contacts)
-        held.load(all_states)
-        return (held,), {}
-
-    def run(held):
-        return catalog.apply(_core.Batch([part]), [], [], NOW, 1, held)
-
-    result = benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    result = bench_held(catalog, part, all_states, NOW)
     assert result.accepted == BATCH and result.duplicates == 0
     assert result.outbox and result.timers
     benchmark.extra_info.update(events=BATCH, contacts=contacts, programs=1000, held=contacts)

@@ -17,8 +17,6 @@ from cairn.benchdefs import LOYALTY_STORES, loyalty_definitions, purchase_lines
 
 NOW = 1_795_424_400_000  # 2026-11-23T09:00:00Z
 BATCH = 10_000
-#: timed rounds of the held-states benchmarks (each needs an untimed warm-up)
-ROUNDS = 10
 
 
 def _purchase(n: int, contact: int, ts: int) -> dict:
@@ -85,21 +83,11 @@ def test_simulation_replay(benchmark, world):
     benchmark.extra_info.update(events=events, members=members, rules=1000)
 
 
-def test_batch_apply_1000_loyalty_rules_held_states(benchmark, world):
+def test_batch_apply_1000_loyalty_rules_held_states(benchmark, bench_held, world):
     """The same batch as a running shard applies it: every member's state held
-    decoded from earlier batches (`cairn._core.States`), none read from storage.
-    Each round starts from the stored states again (the warm-up is not timed)."""
+    decoded from earlier batches (`cairn._core.States`), none read from storage."""
     catalog, part, _, members, _, all_states = world
-
-    def setup():
-        held = _core.States(members)
-        held.load(all_states)
-        return (held,), {}
-
-    def run(held):
-        return catalog.apply(_core.Batch([part]), [], [], NOW, 1, held)
-
-    result = benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    result = bench_held(catalog, part, all_states, NOW)
     assert result.accepted == BATCH and result.duplicates == 0
     assert len(result.ledger) > BATCH
     benchmark.extra_info.update(events=BATCH, members=members, rules=1000, held=members)
