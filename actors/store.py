@@ -47,7 +47,7 @@ _FIRST, _RETRY = b"o", b"r"
 RECENT_EVENTS = 10
 #: History rows counted per core call when new definitions start counting them.
 _BACKFILL_ROWS = 20_000
-#: Contacts whose decoded state a shard keeps between batches (a few KB each).
+#: Contacts whose decoded state a shard keeps between batches (1-2 KB of memory each).
 DEFAULT_HELD_STATES = 100_000
 
 

@@ -1,12 +1,11 @@
 //! The normalized event: the batch format between split_frame and apply, and the
 //! history row format.
 
-use crate::value::Text;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::state::RunRecord;
-use crate::value::{decode_exact, decode_owned_fast, encode, Value};
+use crate::value::{decode_exact, decode_owned_fast, encode, Text, Value};
 
 /// A validated event: type lowercased, ts filled, attrs a map.
 /// Encoded as a msgpack map {"id","contact","type","ts","attrs","source"}.

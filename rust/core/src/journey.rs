@@ -6,7 +6,6 @@
 //! with a timer row; the timer comes back as a `$timer` event through the same batch
 //! path, and an awaited event or a goal event ends the wait at once.
 
-use crate::value::Text;
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -18,7 +17,7 @@ use crate::facts::value_key;
 use crate::keys::timer_key;
 use crate::rows::EventRows;
 use crate::state::{Run, RunRecord, State, Step, Trigger};
-use crate::value::{map_get, Value};
+use crate::value::{map_get, Text, Value};
 
 /// The type of the events timers come back as.
 pub const TIMER_EVENT: &str = "$timer";

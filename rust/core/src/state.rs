@@ -1,6 +1,5 @@
 //! Per-contact state: versioned msgpack, structs as arrays of their fields.
 
-use crate::value::Text;
 use serde::ser::SerializeTupleStruct;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +9,7 @@ use crate::loyalty::member::Member;
 use crate::msgpack_read::Reader;
 use crate::state_reader::Unpack;
 use crate::state_writer::Pack;
-use crate::value::{decode_owned_fast, encode_compact, Value};
+use crate::value::{decode_owned_fast, encode_compact, Text, Value};
 use crate::vecmap::VecMap;
 
 /// Version of the state encoding.

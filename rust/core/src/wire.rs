@@ -1,14 +1,13 @@
 //! `split_frame`: decode one wire frame, validate each event alone, route the valid ones
 //! to shards as normalized batches. Never panics on any input.
 
-use crate::value::Text;
 use std::collections::BTreeMap;
 
 use crate::definitions::Catalog;
 use crate::error::FrameError;
 use crate::event::Event;
 use crate::keys::shard_of;
-use crate::value::{decode_exact, encode, map_get, Value};
+use crate::value::{decode_exact, encode, map_get, Text, Value};
 
 /// Rejection codes of single events.
 pub const INVALID: &str = "invalid";

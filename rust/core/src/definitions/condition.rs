@@ -1,7 +1,6 @@
 //! CONDITION: compiling the user's shape into a typed tree, and evaluating it with an
 //! optional readable trace (the "explain" feature).
 
-use crate::value::Text;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
@@ -11,7 +10,7 @@ use super::types::AttrType;
 use super::Segment;
 use crate::facts::Facts;
 use crate::dates::{date_ms, parse_duration};
-use crate::value::{map_get, Value};
+use crate::value::{map_get, Text, Value};
 
 /// What a leaf looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

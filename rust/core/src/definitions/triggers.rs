@@ -6,12 +6,11 @@
 //! or inside an `all`) is found through that value, and only the candidates' full
 //! filters are evaluated.
 
-use crate::value::Text;
 use rustc_hash::FxHashMap;
 
 use super::condition::{Cond, Op, Subject};
 use super::Program;
-use crate::value::{map_get, Value};
+use crate::value::{map_get, Text, Value};
 
 /// Programs of one event type by their trigger filter's equality, keeping the
 /// priority order of `programs`.

@@ -15,7 +15,6 @@ pub mod member;
 pub mod receipt;
 pub mod rules;
 
-use crate::value::Text;
 use rustc_hash::FxHashMap;
 
 use self::book::Book;
@@ -29,7 +28,7 @@ use crate::event::Event;
 use crate::keys::timer_key;
 use crate::rows::EventRows;
 use crate::state::State;
-use crate::value::{map_get, Value};
+use crate::value::{map_get, Text, Value};
 
 pub use crate::definitions::loyalty::LOYALTY_TIMER;
 

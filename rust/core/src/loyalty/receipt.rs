@@ -2,9 +2,8 @@
 //! `currency`, `receipt_id`, and `lines` of {product, category, brand, quantity,
 //! total_line_amount}. Amounts are kept in cents so totals and carries are exact.
 
-use crate::value::Text;
 use crate::definitions::loyalty::LineFilter;
-use crate::value::{map_get, Value};
+use crate::value::{map_get, Text, Value};
 
 /// A receipt line, read once per event.
 struct Line<'a> {

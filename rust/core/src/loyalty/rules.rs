@@ -4,7 +4,6 @@
 //! rule's running totals, counts and uses change only once those passed, so a
 //! purchase that does not match a rule never counts towards it.
 
-use crate::value::Text;
 use super::calendar::{days_between, in_birthday, parse_birthday, period_start, same_day};
 use super::member::{Member, Progress};
 use super::receipt::{push_cents, ReceiptView};
@@ -12,7 +11,7 @@ use crate::definitions::condition::Op;
 use crate::definitions::loyalty::{Every, LoyaltyProgram, Purchase, Subscribed, TierChange};
 use crate::definitions::{Ctx, Rule};
 use crate::facts::Facts;
-use crate::value::Value;
+use crate::value::{Text, Value};
 use crate::vecmap::VecMap;
 
 /// A tier change, as tier-change conditions read it (tier indexes; None: no tier).
