@@ -126,16 +126,36 @@ fn apply_event<'c>(
     state.last_ts = state.last_ts.max(ev.ts);
 }
 
-/// The attribute catalog (J-6): (type, attribute, inferred type) of what `ev`
-/// carries, and (type, "", None) for its type.
-fn note_attributes<'b>(ev: &'b Event, seen: &mut FxHashSet<(&'b str, &'b str, Option<AttrType>)>) {
-    if ev.kind == "$profile" {
-        return;
-    }
-    seen.insert((&ev.kind, "", None));
-    for (k, v) in ev.attrs() {
-        if let Some(t) = AttrType::infer(v) {
-            seen.insert((&ev.kind, k, Some(t)));
+/// A batch's part of the attribute catalog (J-6): (type, attribute, inferred type)
+/// of what its events carry, and (type, "", None) for each type.
+#[derive(Default)]
+struct AttributeCatalog<'b> {
+    seen: FxHashSet<(&'b str, &'b str, Option<AttrType>)>,
+    /// Per type, the attributes (and inferred types) of its latest event noted:
+    /// most events of a type carry the same ones, and are then skipped without
+    /// hashing each attribute.
+    last: FxHashMap<&'b str, Vec<(&'b str, Option<AttrType>)>>,
+}
+
+impl<'b> AttributeCatalog<'b> {
+    fn note(&mut self, ev: &'b Event) {
+        if ev.kind == "$profile" {
+            return;
+        }
+        let attrs = ev.attrs();
+        let shape = self.last.entry(&ev.kind).or_default();
+        let same = shape.len() == attrs.len()
+            && shape.iter().zip(attrs).all(|((k, t), (key, v))| *k == key.as_str() && *t == AttrType::infer(v));
+        if same {
+            return;
+        }
+        shape.clear();
+        shape.extend(attrs.iter().map(|(k, v)| (k.as_str(), AttrType::infer(v))));
+        self.seen.insert((&ev.kind, "", None));
+        for &(k, t) in shape.iter() {
+            if t.is_some() {
+                self.seen.insert((&ev.kind, k, t));
+            }
         }
     }
 }
@@ -166,7 +186,7 @@ where
     let mut part_idx = 0;
     let mut runs = Vec::new();
     let mut timers = FxHashMap::default();
-    let mut seen_attrs: FxHashSet<(&str, &str, Option<AttrType>)> = FxHashSet::default();
+    let mut attributes = AttributeCatalog::default();
     // Contacts with an accepted event: only their states are written back.
     let mut touched: FxHashSet<&str> = FxHashSet::default();
 
@@ -210,7 +230,7 @@ where
                 journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);
             }
         } else {
-            note_attributes(ev, &mut seen_attrs);
+            attributes.note(ev);
             let first = out.ledger.len();
             let mut ledger = EventRows { rows: &mut out.ledger, seq, first };
             apply_event(cat, ev, seq, state, &cause, &mut o, &mut ledger, &mut runs);
@@ -235,7 +255,8 @@ where
     deletes.sort_unstable();
     out.timers = puts.into_iter().map(|(k, _)| k).collect();
     out.timer_deletes = deletes.into_iter().map(|(k, _)| k).collect();
-    out.attributes = seen_attrs
+    out.attributes = attributes
+        .seen
         .into_iter()
         .map(|(e, a, t)| [e.as_bytes(), b"\0", a.as_bytes(), b"\0", t.map_or("", AttrType::name).as_bytes()].concat())
         .collect();

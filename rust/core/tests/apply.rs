@@ -445,3 +445,31 @@ fn held_states_write_what_stored_states_write() {
         stored.extend(cold.states.to_vec());
     }
 }
+
+/// The batch's attribute catalog notes every (type, attribute, inferred type) its
+/// events carry, also when events of one type change shape within the batch.
+#[test]
+fn attribute_catalog_notes_every_shape_of_a_type() {
+    let cat = catalog();
+    let visit = |id: &str, attrs: Vec<(&str, Value)>| event(id, "c1", "visit", 10, map(attrs));
+    let r = run(
+        &cat,
+        vec![
+            visit("v1", vec![("page", s("home")), ("n", i(1))]),
+            visit("v2", vec![("page", s("cart")), ("n", i(2))]),
+            visit("v3", vec![("page", s("2026-11-23T10:00:00Z")), ("n", i(3))]),
+            visit("v4", vec![("page", s("home")), ("n", i(4)), ("ok", Value::Bool(true))]),
+            visit("v5", vec![("n", s("five"))]),
+            purchase("p1", "c1", "MI", 3),
+        ],
+        &[],
+    );
+    let notes: Vec<String> = r.attributes.iter().map(|k| String::from_utf8(k.clone()).unwrap().replace('\0', "|")).collect();
+    assert_eq!(
+        notes,
+        [
+            "purchase||", "purchase|amount|number", "purchase|store_code|text",
+            "visit||", "visit|n|number", "visit|n|text", "visit|ok|bool", "visit|page|date", "visit|page|text",
+        ]
+    );
+}
