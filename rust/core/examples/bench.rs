@@ -5,13 +5,25 @@
 use std::time::Instant;
 
 use cairn_core::value::{encode, Value};
-use cairn_core::{apply, compile, split_frame, Batch};
+use cairn_core::{apply, compile, split_frame, Batch, BatchResult, Catalog};
 
 fn s(x: &str) -> Value {
     Value::Str(x.into())
 }
 fn m(e: Vec<(&str, Value)>) -> Value {
     Value::Map(e.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+/// Seconds per round of decoding `parts` and applying them to empty states, and
+/// the last result.
+fn decode_apply(cat: &Catalog, parts: &[Vec<u8>], rounds: u32) -> (f64, BatchResult) {
+    let t = Instant::now();
+    let mut res = None;
+    for _ in 0..rounds {
+        let b = Batch::decode(parts).unwrap();
+        res = Some(apply(cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap());
+    }
+    (t.elapsed().as_secs_f64() / rounds as f64, res.expect("at least one round"))
 }
 
 fn main() {
@@ -67,14 +79,7 @@ fn main() {
         parts = split_frame(&cat, &frame, 1, 0).unwrap().batches.into_iter().map(|b| b.1).collect();
     }
     let split = t.elapsed().as_secs_f64() / rounds as f64;
-    let t = Instant::now();
-    let mut res = None;
-    for _ in 0..rounds {
-        let b = Batch::decode(&parts).unwrap();
-        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap());
-    }
-    let ap = t.elapsed().as_secs_f64() / rounds as f64;
-    let r = res.take().unwrap();
+    let (ap, r) = decode_apply(&cat, &parts, rounds);
     println!("split_frame: {:.0} events/s", n as f64 / split);
     println!("decode+apply (events of untriggered types): {:.0} events/s (ledger {}, effects {})", n as f64 / ap, r.ledger.len(), r.effects);
     // Now with matching types: every event triggers 5 programs and 5 rules.
@@ -90,26 +95,14 @@ fn main() {
         .collect();
     let frame = encode(&m(vec![("op", s("events")), ("events", Value::Array(events))]));
     let parts: Vec<Vec<u8>> = split_frame(&cat, &frame, 1, 0).unwrap().batches.into_iter().map(|b| b.1).collect();
-    let t = Instant::now();
-    for _ in 0..rounds {
-        let b = Batch::decode(&parts).unwrap();
-        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap());
-    }
-    let ap = t.elapsed().as_secs_f64() / rounds as f64;
-    let r = res.take().unwrap();
+    let (ap, r) = decode_apply(&cat, &parts, rounds);
     println!("decode+apply (each event: 5 programs + 5 rules): {:.0} events/s (ledger {}, effects {})", n as f64 / ap, r.ledger.len(), r.effects);
     // Purchases with 5 receipt lines (the loyalty benchmark's shape) of untriggered
     // types: mostly the cost of carrying the attributes into the history row.
     let events: Vec<Value> = (0..n).map(|i| receipt(i, &format!("type{}", 40 + i % 20))).collect();
     let frame = encode(&m(vec![("op", s("events")), ("events", Value::Array(events))]));
     let parts: Vec<Vec<u8>> = split_frame(&cat, &frame, 1, 0).unwrap().batches.into_iter().map(|b| b.1).collect();
-    let t = Instant::now();
-    for _ in 0..rounds {
-        let b = Batch::decode(&parts).unwrap();
-        res = Some(apply(&cat, &b, &[] as &[(Vec<u8>, Vec<u8>)], &[] as &[(Vec<u8>, Vec<u8>)], 0, 1).unwrap());
-    }
-    let ap = t.elapsed().as_secs_f64() / rounds as f64;
-    let r = res.unwrap();
+    let (ap, r) = decode_apply(&cat, &parts, rounds);
     println!("decode+apply (5-line receipts, untriggered types): {:.0} events/s (history {} B/event)", n as f64 / ap, r.history.iter().map(|(_, v)| v.len()).sum::<usize>() / n);
 }
 

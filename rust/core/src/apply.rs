@@ -113,9 +113,8 @@ fn apply_event<'c>(
         journey::on_event(cat, ev, state, cause, out, runs);
     }
     if let Some(idx) = idx {
-        let mut candidates = Vec::new();
-        idx.triggers.candidates(ev.attrs(), &mut candidates);
-        for pi in candidates.into_iter().map(|pos| idx.programs[pos]) {
+        let mut merged = Vec::new();
+        for pi in idx.triggers.candidates(ev.attrs(), &mut merged).iter().map(|&pos| idx.programs[pos]) {
             let p = &cat.programs[pi];
             if journey::triggers(p, ev, state) {
                 runs.push(journey::enter(p, ev, seq, state, cause, out));

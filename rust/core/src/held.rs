@@ -57,15 +57,7 @@ impl HeldStates {
     /// Sorted unique contact ids (utf-8) of `batch` whose state is not held: the
     /// state keys to read from storage before `load`.
     pub fn missing(&self, batch: &Batch) -> Vec<Vec<u8>> {
-        let mut keys: Vec<Vec<u8>> = batch
-            .events
-            .iter()
-            .filter(|e| !self.map.contains_key(e.contact.as_str()))
-            .map(|e| e.contact.as_bytes().to_vec())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        keys
+        batch.state_keys_where(|c| !self.map.contains_key(c))
     }
 
     /// Decode the `stored` (contact, state) rows of the batch's contacts not held

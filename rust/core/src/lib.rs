@@ -15,6 +15,8 @@ pub mod journey;
 pub mod keys;
 pub mod msgpack;
 pub mod msgpack_read;
+#[cfg(test)]
+mod mutants;
 pub mod loyalty;
 pub mod rows;
 pub mod simulate;

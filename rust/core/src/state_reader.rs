@@ -371,20 +371,7 @@ mod tests {
     #[test]
     fn corrupt_states_answer_as_serde_does() {
         let bytes = small_state().encode();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            // xorshift64: reproducible without a dependency.
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..5_000 {
-            let mut b = bytes.clone();
-            for _ in 0..=next() % 3 {
-                let at = (next() % b.len() as u64) as usize;
-                b[at] = next() as u8;
-            }
+        for b in crate::mutants::mutants(&bytes, 5_000) {
             same_as_serde(&b);
         }
     }

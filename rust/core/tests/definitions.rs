@@ -331,7 +331,7 @@ fn trigger_index_finds_exactly_the_programs_whose_filters_hold() {
     let idx = cat.by_event.get("purchase").unwrap();
     let mut profile = cairn_core::vecmap::VecMap::new();
     profile.insert("tier".to_owned(), s("gold"));
-    let mut candidates = Vec::new();
+    let mut merged = Vec::new();
     for store in [Some(s("MI")), Some(s("RM")), Some(s("TO")), Some(s("NA")), Some(i(3)), None] {
         for channel in [Some(s("web")), Some(s("app")), None] {
             for amount in [7, 12, 60] {
@@ -341,7 +341,7 @@ fn trigger_index_finds_exactly_the_programs_whose_filters_hold() {
                 let ctx = cairn_core::definitions::Ctx { attrs: &attrs, profile: &profile, ts: 0, facts: &cairn_core::definitions::condition::NO_FACTS };
                 let holds = |pi: usize| cat.programs[pi].filter.as_ref().is_none_or(|f| f.eval(&ctx, None));
                 let every: Vec<usize> = idx.programs.iter().copied().filter(|&pi| holds(pi)).collect();
-                idx.triggers.candidates(&attrs, &mut candidates);
+                let candidates = idx.triggers.candidates(&attrs, &mut merged).to_vec();
                 let found: Vec<usize> = candidates.iter().map(|&pos| idx.programs[pos]).filter(|&pi| holds(pi)).collect();
                 assert_eq!(found, every, "store {store:?} channel {channel:?} amount {amount}");
                 assert!(candidates.windows(2).all(|w| w[0] < w[1]), "priority order kept");
@@ -350,6 +350,6 @@ fn trigger_index_finds_exactly_the_programs_whose_filters_hold() {
     }
     // The keyed programs are not candidates for another store: fewer filters run.
     let attrs: Vec<(cairn_core::value::Text, Value)> = vec![("store".into(), s("NA")), ("amount".into(), i(1))];
-    idx.triggers.candidates(&attrs, &mut candidates);
+    let candidates = idx.triggers.candidates(&attrs, &mut merged);
     assert_eq!(candidates.len(), 7, "{candidates:?}");
 }

@@ -58,20 +58,23 @@ impl TriggerIndex {
 
     /// Positions (in priority order) of the programs whose filter may hold for an
     /// event with `attrs`: every unkeyed one, and the keyed ones whose value the
-    /// event carries. Equality on text holds only for that same text.
-    pub fn candidates(&self, attrs: &[(Text, Value)], out: &mut Vec<usize>) {
-        out.clear();
-        out.extend_from_slice(&self.unkeyed);
-        let mut lists = usize::from(!self.unkeyed.is_empty());
-        for (attr, by_value) in &self.keyed {
-            if let Some(found) = map_get(attrs, attr).and_then(Value::as_str).and_then(|v| by_value.get(v)) {
-                out.extend_from_slice(found);
-                lists += 1;
-            }
-        }
+    /// event carries. Equality on text holds only for that same text. One list is
+    /// returned as it is; several are merged into `buf` (so the usual event, whose
+    /// candidates are one list, allocates nothing).
+    pub fn candidates<'a>(&'a self, attrs: &[(Text, Value)], buf: &'a mut Vec<usize>) -> &'a [usize] {
+        let keyed = self
+            .keyed
+            .iter()
+            .filter_map(|(attr, by_value)| map_get(attrs, attr).and_then(Value::as_str).and_then(|v| by_value.get(v)));
+        let mut lists = std::iter::once(&self.unkeyed).filter(|u| !u.is_empty()).chain(keyed);
+        let Some(first) = lists.next() else { return &[] };
+        let Some(second) = lists.next() else { return first };
+        buf.clear();
+        buf.extend_from_slice(first);
+        buf.extend_from_slice(second);
+        lists.for_each(|l| buf.extend_from_slice(l));
         // Each list is in priority order; merged, they need sorting.
-        if lists > 1 {
-            out.sort_unstable();
-        }
+        buf.sort_unstable();
+        buf
     }
 }
