@@ -9,11 +9,16 @@ time: that is what gives per-contact ordering and LMDB's single writer.
 from __future__ import annotations
 
 import gc
+import uuid
 from typing import Any
 
 import ray
 
-from actors.store import DEFAULT_HELD_STATES, ShardStore
+from actors.store import DEFAULT_HELD_STATES, ShardStore, Submitted
+
+#: What ``apply`` and ``sync`` answer: (actor instance, batch number, counts per part,
+#: durable through, failures [(number, message)]); see ``ShardStore.submit``.
+Report = tuple[str, int, list[tuple[int, int]], int, list[tuple[int, str]]]
 
 
 class ShardActor:
@@ -29,6 +34,9 @@ class ShardActor:
         # other bulk lists (getmulti results, due effects).
         gc.set_threshold(100_000, 20, 20)
         self.index = index
+        # Batch numbers restart with each actor process (Ray restarts a dead shard):
+        # callers match a report to the batches they sent to this instance.
+        self.instance = uuid.uuid4().hex[:12]
         self.store = ShardStore(path, map_size=map_size, fsync=fsync, held_states=held_states)
 
     def ready(self) -> int:
@@ -39,8 +47,16 @@ class ShardActor:
         self.store.install(doc, version)
         return version
 
-    def apply(self, parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
-        return self.store.apply(parts, now_ms)
+    def apply(self, parts: list[bytes], now_ms: int) -> Report:
+        """Compute a batch and queue its commit (pipelined; ``ShardStore.submit``)."""
+        return self._report(self.store.submit(parts, now_ms))
+
+    def sync(self) -> Report:
+        """Wait for every queued commit and report the outcomes."""
+        return self._report(self.store.sync())
+
+    def _report(self, s: Submitted) -> Report:
+        return (self.instance, s.number, s.counts, s.durable, s.failures)
 
     def fire_due(self, now_ms: int, limit: int) -> int:
         return self.store.fire_due(now_ms, limit)

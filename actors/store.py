@@ -5,13 +5,23 @@ ledger, outbox effects) is written in a single LMDB write transaction, and the c
 acknowledges the batch only after that transaction commits. Per-event work happens in
 Rust (``Catalog.apply``); this module only moves bulk rows between LMDB and the core
 with ``getmulti``/``putmulti``, so Python never loops over the events of a batch.
+
+Batches can be pipelined (``submit``): while one batch's transaction is written and
+fsynced on the store's commit thread, the next batch is computed on the caller's
+thread from the states the store holds decoded. ``submit`` reports which batches are
+durable; the gateway acknowledges a batch only once it is (docs/architecture.md,
+"Pipelined commits").
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +65,31 @@ class StoreError(Exception):
     """The shard's data is not as the store expects; nothing of the batch was written."""
 
 
+@dataclass(slots=True)
+class Submitted:
+    """What ``ShardStore.submit`` tells the caller.
+
+    ``number`` is the batch's number in this store (from 1); ``counts`` its
+    (accepted, duplicates) per part, valid once it is durable. Every batch numbered up
+    to ``durable`` has an outcome: committed, or listed in ``failures`` (number,
+    message) by this or an earlier report. Each failure is reported once.
+    """
+
+    number: int
+    counts: list[tuple[int, int]]
+    durable: int
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch computed by the core, waiting for its write transaction."""
+
+    result: Any  # _core.BatchResult
+    events: int
+    now_ms: int
+
+
 def _unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
@@ -93,8 +128,24 @@ class ShardStore:
         # they stay what LMDB holds as long as every batch commits (`_apply` clears
         # them otherwise, `install` after a backfill).
         self.held = _core.States(held_states)
-        # Where batch time goes, for `cairn status` and benchmarks (seconds).
-        self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0}
+        # Pipelined commits (`submit`): one thread writes and commits, in order; the
+        # caller's thread computes the next batch meanwhile.
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-commit")
+        self._queued: deque[tuple[int, Future[None]]] = deque()
+        self._submitted = 0
+        self._durable = 0
+        self._failures: list[tuple[int, str]] = []
+        self._failed = False  # a queued commit failed: reset before the next batch
+        # Set by the commit thread when a commit fails: it refuses the batches queued
+        # behind (they were computed on top of the failed one) until `_reset`.
+        self._broken = False
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._next_seq = self._stored_next_seq()
+        # Where batch time goes, for `cairn status` and benchmarks (seconds). `wait_s`
+        # is the caller's wait for earlier commits before it may compute a batch.
+        self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0,
+                       "wait_s": 0.0}
 
     # -- definitions ---------------------------------------------------------------
 
@@ -119,6 +170,7 @@ class ShardStore:
 
     def install(self, doc: bytes, version: int) -> None:
         """Compile and persist a definitions document (msgpack of the parsed YAML)."""
+        self.settle()
         if version <= self.catalog.version:
             return  # installed already (an engine restart repeats the last apply)
         catalog = _core.Catalog.compile(doc, version, self.catalog, self.secret)
@@ -152,16 +204,60 @@ class ShardStore:
     # -- the batch path ------------------------------------------------------------
 
     def apply(self, parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
-        """Apply event batches (bytes from ``split_frame``) in one transaction.
+        """Apply event batches (bytes from ``split_frame``) in one transaction,
+        committed when this returns. Returns ``(accepted, duplicates)`` per part."""
+        self.settle()
+        return list(self._apply_now(_core.Batch(parts), now_ms).parts)
 
-        Returns ``(accepted, duplicates)`` per part, in order.
+    def submit(self, parts: list[bytes], now_ms: int) -> Submitted:
+        """Compute a batch and queue its transaction on the commit thread; return at
+        once with the outcomes known so far. The caller acknowledges the batch when a
+        later ``submit`` or ``sync`` reports it durable, and fails it if reported
+        failed. A batch whose parts cannot be decoded raises here, changing nothing.
         """
-        return self._apply(_core.Batch(parts), now_ms)
+        # While a batch is computed, at most one earlier one may be uncommitted: the
+        # core may evict from the held states any contact not in the batch at hand,
+        # and an evicted contact of an uncommitted batch would be read back stale.
+        # Without held states every contact is read back: nothing may be uncommitted.
+        t0 = time.perf_counter()
+        self._reap(keep=1 if self.held.capacity else 0)
+        self.timing["wait_s"] += time.perf_counter() - t0
+        if self._failed:
+            self._reset()
+        batch = _core.Batch(parts)
+        try:
+            prepared = self._prepare(batch, now_ms, pipelined=True)
+        except BaseException:
+            self._reap(keep=0)
+            self._reset()  # the held states may be part-way through this batch
+            raise
+        self._submitted += 1
+        number = self._submitted
+        self._next_seq = prepared.result.next_seq
+        future = self._committer.submit(self._commit_queued, prepared, self._generation)
+        self._queued.append((number, future))
+        self._reap(keep=len(self._queued))  # note whatever has finished, without waiting
+        return Submitted(number, list(prepared.result.parts), self._durable, self._take_failures())
+
+    def sync(self) -> Submitted:
+        """Wait for every queued commit; report outcomes as ``submit`` does (``number``
+        is the last batch submitted, ``counts`` empty)."""
+        self.settle()
+        return Submitted(self._submitted, [], self._durable, self._take_failures())
+
+    def settle(self) -> None:
+        """Wait for every queued commit, keeping their outcomes for the next report;
+        after a failure, the held states are dropped. Every write outside the batch
+        path starts here (LMDB has one writer)."""
+        self._reap(keep=0)
+        if self._failed:
+            self._reset()
 
     def fire_due(self, now_ms: int, limit: int = 10_000) -> int:
         """Fire up to ``limit`` timers due at ``now_ms``, through the batch path: the
         runs they wake, their effects and the removal of the timers commit together,
         so a timer fires once, even across a crash. Returns how many fired."""
+        self.settle()
         with self.env.begin(db=self.dbs["timers"]) as txn:
             keys = []
             for key in txn.cursor().iternext(values=False):
@@ -169,7 +265,7 @@ class ShardStore:
                     break
                 keys.append(key)
         if keys:
-            self._apply(_core.Batch.timers(keys), now_ms)
+            self._apply_now(_core.Batch.timers(keys), now_ms)
         return len(keys)
 
     def next_timer_ms(self) -> int | None:
@@ -178,20 +274,71 @@ class ShardStore:
             cursor = txn.cursor()
             return _SEQ.unpack_from(cursor.key())[0] if cursor.first() else None
 
-    def _apply(self, batch: _core.Batch, now_ms: int) -> list[tuple[int, int]]:
+    def _apply_now(self, batch: _core.Batch, now_ms: int) -> Any:
+        """Compute and commit one batch on this thread (nothing may be queued)."""
+        try:
+            prepared = self._prepare(batch, now_ms, pipelined=False)
+            self._next_seq = prepared.result.next_seq
+            self._write(prepared)
+        except BaseException:
+            self._reset()
+            raise
+        return prepared.result
+
+    def _prepare(self, batch: _core.Batch, now_ms: int, pipelined: bool) -> _Prepared:
+        """Run the core on a batch: read the states it needs that are not held (from
+        the last committed transaction: the contacts of an uncommitted batch are
+        held), then ``Catalog.apply``."""
         t0 = time.perf_counter()
+        missing = self.held.missing(batch)
+        if missing:
+            with self.env.begin(db=self.dbs["state"]) as txn:
+                states = txn.cursor().getmulti(missing)
+        else:
+            states = []
+        t1 = time.perf_counter()
+        seen = self._seen_lookup if pipelined else self._seen_now
+        result = self.catalog.apply(batch, states, seen, now_ms, self._next_seq, self.held)
+        t2 = time.perf_counter()
+        self.timing["read_s"] += t1 - t0
+        self.timing["core_s"] += t2 - t1
+        return _Prepared(result, len(batch), now_ms)
+
+    def _seen_now(self, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+        """The stored ``seen`` rows among ``keys`` (the core asks only about ids its
+        states do not hold)."""
+        with self.env.begin(db=self.dbs["seen"]) as txn:
+            return txn.cursor().getmulti(keys)
+
+    def _seen_lookup(self, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+        """``_seen_now`` for a pipelined batch: an uncommitted batch may have moved ids
+        to the ``seen`` table, so its commit is awaited first (rare: only contacts
+        with more than 16 events ask)."""
+        self._reap(keep=0)
+        if self._failed:
+            # The held states are being updated by this very batch: refuse it; the
+            # caller resets once the core has let go of them.
+            raise StoreError(f"{self.path}: an earlier batch failed to commit; this one was not applied")
+        return self._seen_now(keys)
+
+    def _commit_queued(self, prepared: _Prepared, generation: int) -> None:
+        """On the commit thread: write and commit a batch, unless an earlier one failed."""
+        with self._lock:
+            if self._broken or generation != self._generation:
+                raise StoreError(f"{self.path}: an earlier batch failed to commit; this one was not applied")
+        try:
+            self._write(prepared)
+        except BaseException:
+            with self._lock:
+                self._broken = True
+            raise
+
+    def _write(self, prepared: _Prepared) -> None:
+        """Write every row of a computed batch in one transaction and commit it."""
+        result, now_ms = prepared.result, prepared.now_ms
+        t2 = time.perf_counter()
         txn = self.env.begin(write=True)
         try:
-            # Only the states not held decoded from earlier batches are read.
-            missing = self.held.missing(batch)
-            states = txn.cursor(self.dbs["state"]).getmulti(missing) if missing else []
-            raw_seq = txn.get(_META_HISTORY_SEQ, db=self.dbs["meta"])
-            next_seq = _SEQ.unpack(raw_seq)[0] if raw_seq else 1
-            t1 = time.perf_counter()
-            # The core asks the seen table only about ids its states do not hold.
-            seen = txn.cursor(self.dbs["seen"]).getmulti
-            result = self.catalog.apply(batch, states, seen, now_ms, next_seq, self.held)
-            t2 = time.perf_counter()
             for row in _ROWS:
                 items = getattr(result, row)
                 if items:
@@ -212,19 +359,44 @@ class ShardStore:
             t3 = time.perf_counter()
             txn.commit()
         except BaseException:
-            # The held states may be ahead of what LMDB holds now: read them again.
-            self.held.clear()
             txn.abort()
             raise
         t4 = time.perf_counter()
         tm = self.timing
         tm["batches"] += 1
-        tm["events"] += len(batch)
-        tm["read_s"] += t1 - t0
-        tm["core_s"] += t2 - t1
+        tm["events"] += prepared.events
         tm["write_s"] += t3 - t2
         tm["commit_s"] += t4 - t3
-        return list(result.parts)
+
+    def _reap(self, keep: int) -> None:
+        """Wait until at most ``keep`` commits are queued, noting each outcome in
+        order; after a failure, wait for all (the commit thread refuses them)."""
+        while self._queued and (len(self._queued) > keep or self._queued[0][1].done() or self._failed):
+            number, future = self._queued.popleft()
+            error = future.exception()
+            if error is not None:
+                self._failed = True
+                self._failures.append((number, f"{type(error).__name__}: {error}"))
+            self._durable = number
+
+    def _reset(self) -> None:
+        """After a failed batch: drop the held states (they may be ahead of LMDB) and
+        let the commit thread take batches again."""
+        self.held.clear()
+        self._next_seq = self._stored_next_seq()
+        with self._lock:
+            self._generation += 1
+            self._broken = False
+        self._failed = False
+
+    def _take_failures(self) -> list[tuple[int, str]]:
+        failures, self._failures = self._failures, []
+        return failures
+
+    def _stored_next_seq(self) -> int:
+        with self.env.begin(db=self.dbs["meta"]) as txn:
+            raw = txn.get(_META_HISTORY_SEQ)
+        return _SEQ.unpack(raw)[0] if raw else 1
 
     def _put(self, txn: lmdb.Transaction, row: str, items: _core.Rows) -> None:
         cursor = txn.cursor(self.dbs[_ROW_DB[row]])
@@ -308,6 +480,7 @@ class ShardStore:
         """Record delivery results for handles from ``outbox_due``: sent effects leave
         the outbox; failed ones are rescheduled at ``retry_at`` or, with ``None``,
         moved to the dead-letter list."""
+        self.settle()
         with self.env.begin(write=True) as txn:
             for handle in sent:
                 self._take(txn, handle)
@@ -482,6 +655,8 @@ class ShardStore:
         }
 
     def close(self) -> None:
+        self.settle()
+        self._committer.shutdown()
         self.env.close()
 
 

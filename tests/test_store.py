@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import msgpack
 import pytest
 
@@ -69,15 +71,20 @@ def test_history_ledger_and_dedup_survive_reopening(tmp_path):
     reopened.close()
 
 
-def test_an_out_of_order_append_aborts_the_whole_batch(store):
+def test_an_out_of_order_append_aborts_the_whole_batch(tmp_path):
+    store = ShardStore(tmp_path / "shard", fsync=False)
+    store.install(parse(DEFS, "defs.yaml")[0], 1)
     store.apply([part(store, purchases(range(3)))], NOW)
-    before = store.status()
     with store.env.begin(write=True, db=store.dbs["meta"]) as txn:
         txn.put(b"history_seq", (1).to_bytes(8, "big"))  # behind the stored history
+    store.close()
+    damaged = ShardStore(tmp_path / "shard", fsync=False)  # the store reads history_seq on opening
+    before = damaged.status()
     with pytest.raises(StoreError, match="not after the last stored key"):
-        store.apply([part(store, purchases(range(3, 6)))], NOW)
-    assert store.status() == before
-    assert store.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 30
+        damaged.apply([part(damaged, purchases(range(3, 6)))], NOW)
+    assert damaged.status() == before
+    assert damaged.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 30
+    damaged.close()
 
 
 def test_undecodable_batch_changes_nothing(store):
@@ -252,13 +259,13 @@ def test_rows_from_the_core_are_a_sequence_read_lazily(store):
 
 def test_a_batch_that_does_not_commit_leaves_no_held_state_behind(store):
     store.apply([part(store, purchases(range(3)))], NOW)
-    with store.env.begin(write=True, db=store.dbs["meta"]) as txn:
-        good = txn.get(b"history_seq")
-        txn.put(b"history_seq", (1).to_bytes(8, "big"))  # behind the stored history
+    stray = (1 << 40).to_bytes(8, "big")  # a history row ahead of history_seq: appends fail
+    with store.env.begin(write=True, db=store.dbs["history"]) as txn:
+        txn.put(stray, b"\xc0")
     with pytest.raises(StoreError):
         store.apply([part(store, purchases(range(3, 6)))], NOW)
-    with store.env.begin(write=True, db=store.dbs["meta"]) as txn:
-        txn.put(b"history_seq", good)
+    with store.env.begin(write=True, db=store.dbs["history"]) as txn:
+        txn.delete(stray)
     # The failed batch's events are new: not duplicates of a state never stored.
     assert store.apply([part(store, purchases(range(3, 6)))], NOW) == [(3, 0)]
     assert store.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 60
@@ -294,3 +301,82 @@ def test_held_states_store_exactly_what_decoding_every_batch_stores(tmp_path):
     assert first["state"] and all(_tables(s) == first for s in stores[1:])
     for s in stores:
         s.close()
+
+
+# -- pipelined commits (submit / sync) ----------------------------------------------
+
+
+def test_pipelined_batches_store_exactly_what_one_at_a_time_stores(tmp_path):
+    """Batches submitted back to back (each computed while the one before commits,
+    seen ids spilling past the 16 a state keeps) store the same bytes as batches
+    applied one at a time, with and without held states."""
+    stores = [ShardStore(tmp_path / f"s{n}", fsync=False, held_states=n) for n in (0, 2, 1000)]
+    reference = ShardStore(tmp_path / "reference", fsync=False)
+    for s in [*stores, reference]:
+        s.install(parse(RECENT, "recent.yaml")[0], 1)
+    batches = []
+    for round_ in range(8):
+        events = [{"id": f"r{round_}-{k}", "contact": f"c{(round_ + k) % 3}", "type": "purchase",
+                   "attrs": {"total_amount": 10 + k}} for k in range(9)]
+        events.append(dict(events[0]))  # a resend within the batch
+        if round_:
+            events.append({"id": "r0-1", "contact": "c1", "type": "purchase", "attrs": {"total_amount": 10}})
+        batches.append([part(reference, events)])
+    expected = [reference.apply(b, NOW + i) for i, b in enumerate(batches)]
+    for s in stores:
+        submitted = [s.submit(b, NOW + i) for i, b in enumerate(batches)]
+        report = s.sync()
+        assert [x.counts for x in submitted] == expected
+        assert [x.number for x in submitted] == list(range(1, 9))
+        assert report.durable == 8 and not report.failures
+        assert all(not x.failures and x.durable <= x.number for x in submitted)
+    first = _tables(reference)
+    assert first["seen"] and all(_tables(s) == first for s in stores)
+    for s in [*stores, reference]:
+        s.close()
+
+
+def test_a_failed_pipelined_commit_fails_the_batches_computed_on_top_of_it(store, tmp_path):
+    """A batch computed while the one before it was still committing is refused
+    when that one fails, and both are reported failed; the store then goes on from
+    what LMDB holds, as if neither had been sent."""
+    store.apply([part(store, purchases(range(3)))], NOW)
+    stray = (1 << 40).to_bytes(8, "big")  # a history row ahead of history_seq: appends fail
+    with store.env.begin(write=True, db=store.dbs["history"]) as txn:
+        txn.put(stray, b"\xc0")
+    # Hold the commit thread so that the second batch is computed on top of the
+    # first, whose commit has not run yet (white box: the store's own executor).
+    gate = threading.Event()
+    store._committer.submit(gate.wait)
+    first = store.submit([part(store, purchases(range(3, 6)))], NOW)
+    second = store.submit([part(store, purchases(range(6, 9)))], NOW)
+    assert (first.number, second.number, second.durable, second.failures) == (1, 2, 0, [])
+    gate.set()
+    report = store.sync()
+    assert report.durable == 2
+    assert [n for n, _ in report.failures] == [1, 2]
+    assert "not after the last stored key" in report.failures[0][1]
+    assert "an earlier batch failed" in report.failures[1][1]
+    assert store.sync().failures == []  # reported once
+    with store.env.begin(write=True, db=store.dbs["history"]) as txn:
+        txn.delete(stray)
+    # Neither batch is stored, and no state computed from them is held.
+    again = store.submit([part(store, purchases(range(3, 9)))], NOW)
+    assert again.counts == [(6, 0)]
+    assert store.sync().durable == 3
+    assert store.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 90
+    reference = ShardStore(tmp_path / "reference", fsync=False)
+    reference.install(parse(DEFS, "defs.yaml")[0], 1)
+    reference.apply([part(reference, purchases(range(3)))], NOW)
+    reference.apply([part(reference, purchases(range(3, 9)))], NOW)
+    assert _tables(store) == _tables(reference)
+    reference.close()
+
+
+def test_an_undecodable_submitted_batch_changes_nothing(store):
+    store.submit([part(store, purchases(range(3)))], NOW)
+    with pytest.raises(_core.FrameError):
+        store.submit([b"\x93\x01\x02"], NOW)
+    report = store.sync()
+    assert (report.durable, report.failures) == (1, [])
+    assert store.status()["events"] == 3

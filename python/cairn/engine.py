@@ -21,7 +21,7 @@ from cairn import _core, definitions, explain, simulation
 from cairn.channels import Dispatcher, load_channel_config
 from cairn.clock import Clock, ManualClock, parse_duration_ms, wall_clock
 from cairn.gateway import AdminError, Gateway, GatewayConfig
-from cairn.lanes import ShardLane
+from cairn.lanes import Report, ShardLane
 from cairn.layout import DataLayout, open_layout, write_atomic
 
 #: Timers fired per shard call; the pump calls again while a shard has more due.
@@ -127,10 +127,13 @@ class Engine:
         await asyncio.gather(*(a.ready.remote() for a in self.actors))
 
     def _lane(self, actor: Any) -> ShardLane:
-        async def apply(parts: list[bytes], now_ms: int) -> list[tuple[int, int]]:
+        async def apply(parts: list[bytes], now_ms: int) -> Report:
             return await actor.apply.remote(parts, now_ms)
 
-        return ShardLane(apply=apply, clock=self.config.clock, batch_events=self.config.batch_events,
+        async def sync() -> Report:
+            return await actor.sync.remote()
+
+        return ShardLane(apply=apply, sync=sync, clock=self.config.clock, batch_events=self.config.batch_events,
                          linger_ms=self.config.linger_ms)
 
     async def _restore_definitions(self) -> None:

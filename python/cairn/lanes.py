@@ -7,6 +7,11 @@ most ``max_in_flight`` calls per shard run at once, and a lane holding more than
 ``max_queued`` events makes ``submit`` wait: that pause propagates to the socket as
 TCP backpressure. Ray runs one caller's calls to an actor in order, so events of one
 contact are applied in the order they arrived.
+
+A shard answers a batch once it has computed it and queued its commit (pipelined
+commits, ``ShardStore.submit``); the answer also says which earlier batches are now
+durable or failed. The lane acknowledges a batch's slices only once it is durable,
+and asks the shard to ``sync`` when it has nothing more to send while batches wait.
 """
 
 from __future__ import annotations
@@ -19,8 +24,13 @@ from typing import Any
 
 from cairn.ticket import Ticket
 
-#: Sends one batch to a shard: (parts, now_ms) -> [(accepted, duplicates)] per part.
-ApplyFn = Callable[[list[bytes], int], Awaitable[list[tuple[int, int]]]]
+#: A shard's report (``actors.shard.Report``): (actor instance, batch number,
+#: (accepted, duplicates) per part, durable through, failures [(number, message)]).
+Report = tuple[str, int, list[tuple[int, int]], int, list[tuple[int, str]]]
+#: Sends one batch to a shard: (parts, now_ms) -> its report.
+ApplyFn = Callable[[list[bytes], int], Awaitable[Report]]
+#: Waits for a shard's queued commits: () -> its report (batch number: the last sent).
+SyncFn = Callable[[], Awaitable[Report]]
 
 
 @dataclass
@@ -35,6 +45,7 @@ class ShardLane:
     """Batches slices for one shard and keeps its calls in order."""
 
     apply: ApplyFn
+    sync: SyncFn
     clock: Callable[[], int]
     batch_events: int = 4000
     linger_ms: float = 2.0
@@ -46,6 +57,9 @@ class ShardLane:
     _timer: asyncio.TimerHandle | None = None
     _room: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Batches computed but not yet durable, by shard instance and batch number.
+    _awaiting: dict[tuple[str, int], tuple[list[_Slice], list[tuple[int, int]]]] = field(default_factory=dict)
+    _syncing: bool = False
     batches: int = 0
     events: int = 0
 
@@ -89,15 +103,14 @@ class ShardLane:
 
     async def _call(self, slices: list[_Slice]) -> None:
         try:
-            results = await self.apply([s.body for s in slices], self.clock())
+            report = await self.apply([s.body for s in slices], self.clock())
         except Exception as exc:  # the shard failed: nothing of this batch is acked
             for s in slices:
                 s.ticket.fail(f"shard call failed: {type(exc).__name__}: {exc}")
         else:
-            for s, (accepted, duplicates) in zip(slices, results):
-                s.ticket.part_done(accepted, duplicates)
-            self.batches += 1
-            self.events += sum(s.count for s in slices)
+            instance, number, counts, _, _ = report
+            self._awaiting[(instance, number)] = (slices, counts)
+            self._settle(report)
         finally:
             self._in_flight -= 1
             async with self._room:
@@ -105,11 +118,53 @@ class ShardLane:
             # Anything that queued while this call ran goes next, full or not:
             # it has already waited at least one call's time.
             self._maybe_flush(force=True)
+            self._maybe_sync()
+
+    def _settle(self, report: Report) -> None:
+        """Ack the batches a shard reports durable, fail those it reports failed."""
+        instance, _, _, durable, failures = report
+        for number, message in failures:
+            waiting = self._awaiting.pop((instance, number), None)
+            if waiting is not None:
+                for s in waiting[0]:
+                    s.ticket.fail(f"shard commit failed: {message}")
+        for key in sorted(k for k in self._awaiting if k[0] != instance or k[1] <= durable):
+            slices, counts = self._awaiting.pop(key)
+            if key[0] != instance:  # sent to a shard process that has since died
+                for s in slices:
+                    s.ticket.fail("the shard restarted before this batch was known to be committed")
+                continue
+            for s, (accepted, duplicates) in zip(slices, counts):
+                s.ticket.part_done(accepted, duplicates)
+            self.batches += 1
+            self.events += sum(s.count for s in slices)
+
+    def _maybe_sync(self) -> None:
+        """With nothing more to send, ask the shard for the batches still waiting."""
+        if self._awaiting and not self._pending and not self._in_flight and not self._syncing:
+            self._syncing = True
+            task = asyncio.ensure_future(self._sync())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _sync(self) -> None:
+        try:
+            report = await self.sync()
+        except Exception as exc:  # the shard died: the waiting batches are not known committed
+            for key in list(self._awaiting):
+                for s in self._awaiting.pop(key)[0]:
+                    s.ticket.fail(f"shard call failed: {type(exc).__name__}: {exc}")
+        else:
+            self._settle(report)
+        finally:
+            self._syncing = False
+            self._maybe_sync()
 
     async def drain(self) -> None:
         """Wait until everything submitted so far has been applied."""
-        while self._pending or self._in_flight:
+        while self._pending or self._in_flight or self._awaiting:
             self._maybe_flush(force=True)
+            self._maybe_sync()
             if self._tasks:
                 await asyncio.wait(set(self._tasks))
             else:
