@@ -25,7 +25,7 @@ class ShardActor:
     """Holds one shard's journey and loyalty state in LMDB and applies batches."""
 
     def __init__(self, index: int, path: str, fsync: bool = True, map_size: int = 64 << 30,
-                 held_states: int = DEFAULT_HELD_STATES) -> None:
+                 held_states: int = DEFAULT_HELD_STATES, pipelined: bool = True) -> None:
         # Set when each batch held all its row tuples at once (tens of thousands),
         # which the default cyclic-GC threshold (700 allocations) scanned dozens of
         # times per batch for cycles they cannot form. Rows now reach putmulti one
@@ -38,6 +38,9 @@ class ShardActor:
         # callers match a report to the batches they sent to this instance.
         self.instance = uuid.uuid4().hex[:12]
         self.store = ShardStore(path, map_size=map_size, fsync=fsync, held_states=held_states)
+        # Off: each batch is committed before `apply` answers (no overlap of a
+        # commit with the next batch's core).
+        self.pipelined = pipelined
 
     def ready(self) -> int:
         """Return the definitions version once the store is open."""
@@ -49,7 +52,7 @@ class ShardActor:
 
     def apply(self, parts: list[bytes], now_ms: int) -> Report:
         """Compute a batch and queue its commit (pipelined; ``ShardStore.submit``)."""
-        return self._report(self.store.submit(parts, now_ms))
+        return self._report(self.store.submit(parts, now_ms, wait=not self.pipelined))
 
     def sync(self) -> Report:
         """Wait for every queued commit and report the outcomes."""

@@ -209,11 +209,12 @@ class ShardStore:
         self.settle()
         return list(self._apply_now(_core.Batch(parts), now_ms).parts)
 
-    def submit(self, parts: list[bytes], now_ms: int) -> Submitted:
+    def submit(self, parts: list[bytes], now_ms: int, wait: bool = False) -> Submitted:
         """Compute a batch and queue its transaction on the commit thread; return at
-        once with the outcomes known so far. The caller acknowledges the batch when a
-        later ``submit`` or ``sync`` reports it durable, and fails it if reported
-        failed. A batch whose parts cannot be decoded raises here, changing nothing.
+        once with the outcomes known so far (with ``wait``, once it has committed or
+        failed). The caller acknowledges the batch when this or a later report says
+        it is durable, and fails it if reported failed. A batch whose parts cannot be
+        decoded raises here, changing nothing.
         """
         # While a batch is computed, at most one earlier one may be uncommitted: the
         # core may evict from the held states any contact not in the batch at hand,
@@ -236,7 +237,7 @@ class ShardStore:
         self._next_seq = prepared.result.next_seq
         future = self._committer.submit(self._commit_queued, prepared, self._generation)
         self._queued.append((number, future))
-        self._reap(keep=len(self._queued))  # note whatever has finished, without waiting
+        self._reap(keep=0 if wait else len(self._queued))  # without `wait`: what has finished
         return Submitted(number, list(prepared.result.parts), self._durable, self._take_failures())
 
     def sync(self) -> Submitted:

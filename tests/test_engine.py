@@ -172,14 +172,15 @@ def test_strict_types_reject_unknown_event_types(engine):
     assert codes == {2: "unknown_type", 3: "invalid"}
 
 
-def test_restart_finds_everything_acked(make_engine):
-    first = make_engine()
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "one_at_a_time"])
+def test_restart_finds_everything_acked(make_engine, pipelined):
+    first = make_engine(pipelined_commits=pipelined)
     first.apply(DEFS)
     with Client(host=first.host, port=first.port) as client:
         client.send([purchase(i, f"c{i % 7}", 150) for i in range(200)])
     before = {c: first.contact(f"c{c}") for c in range(7)}
     first.stop()
-    second = make_engine()
+    second = make_engine(pipelined_commits=pipelined)
     assert second.status()["definitions_version"] == 1
     assert second.status()["totals"]["events"] == 200
     for c in range(7):

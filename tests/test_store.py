@@ -380,3 +380,10 @@ def test_an_undecodable_submitted_batch_changes_nothing(store):
     report = store.sync()
     assert (report.durable, report.failures) == (1, [])
     assert store.status()["events"] == 3
+
+
+def test_a_waited_submit_reports_its_own_batch_durable(store):
+    report = store.submit([part(store, purchases(range(3)))], NOW, wait=True)
+    assert (report.number, report.durable, report.counts, report.failures) == (1, 1, [(3, 0)], [])
+    with store.env.begin(db=store.dbs["history"]) as txn:
+        assert txn.stat(store.dbs["history"])["entries"] == 3

@@ -25,7 +25,7 @@ from cairn.benchdefs import bench_definitions
 
 def run_bench(console: Console, *, events: int, connections: int, frame_events: int, contacts: int,
               in_flight: int, shards: int, programs: int, rules: int, baseline: Path | None,
-              fsync: bool, rate: float | None = None) -> dict[str, Any]:
+              fsync: bool, rate: float | None = None, pipelined_commits: bool = True) -> dict[str, Any]:
     """Run the load and return the JSON report."""
     with console.status("starting Ray and the engine"):
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
@@ -35,10 +35,12 @@ def run_bench(console: Console, *, events: int, connections: int, frame_events: 
                 report = asyncio.run(_load(Path(data), events=events, connections=connections,
                                            frame_events=frame_events, contacts=contacts, in_flight=in_flight,
                                            shards=shards, programs=programs, rules=rules, fsync=fsync,
+                                           pipelined_commits=pipelined_commits,
                                            rate=rate))
     finally:
         ray.shutdown()
     report["setup"] = {"shards": shards, "programs": programs, "rules": rules, "fsync": fsync,
+                       "pipelined_commits": pipelined_commits,
                        "dispatcher": "off (effects stay durable in the outbox)",
                        "generator": "same machine, same process as the gateway"}
     report["machine"] = _machine()
@@ -51,12 +53,13 @@ def run_bench(console: Console, *, events: int, connections: int, frame_events: 
 
 
 async def _load(data: Path, *, events: int, connections: int, frame_events: int, contacts: int,
-                in_flight: int, shards: int, programs: int, rules: int, fsync: bool,
+                in_flight: int, shards: int, programs: int, rules: int, fsync: bool, pipelined_commits: bool,
                 rate: float | None) -> dict[str, Any]:
     from cairn.engine import Engine, EngineConfig
     from cairn.loadgen import run_load
 
-    engine = Engine(EngineConfig(data_dir=data, shards=shards, port=0, fsync=fsync, dispatch=False))
+    engine = Engine(EngineConfig(data_dir=data, shards=shards, port=0, fsync=fsync, dispatch=False,
+                                 pipelined_commits=pipelined_commits))
     await engine.start()
     try:
         import yaml

@@ -68,6 +68,8 @@ def main() -> None:
 @click.option("--held-states", default=None, type=click.IntRange(0),
               help="Contacts per shard whose decoded state stays in memory between batches "
                    "(0: none) [default: 100000].")
+@click.option("--pipelined-commits/--no-pipelined-commits", default=True, show_default=True,
+              help="Compute a shard's next batch while the one before commits (acks still follow commits).")
 @click.option("--batch-events", default=4000, show_default=True, help="Events per shard call at most.")
 @click.option("--linger-ms", default=2.0, show_default=True, help="Longest wait to fill a shard batch.")
 @click.option("--clock", "clock_kind", type=click.Choice(["wall", "manual"]), default="wall", show_default=True,
@@ -75,8 +77,8 @@ def main() -> None:
 @click.option("--clock-start", default=None,
               help="Manual clock start, ISO 8601 (e.g. 2026-11-23T09:00:00Z) [default: now].")
 def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str | None,
-          channels_file: Path | None, fsync: bool, held_states: int | None, batch_events: int, linger_ms: float,
-          clock_kind: str, clock_start: str | None) -> None:
+          channels_file: Path | None, fsync: bool, held_states: int | None, pipelined_commits: bool,
+          batch_events: int, linger_ms: float, clock_kind: str, clock_start: str | None) -> None:
     """Run an engine until SIGINT or SIGTERM."""
     from cairn.channels import ConfigError, load_channel_config
     from cairn.clock import ManualClock, wall_clock
@@ -93,7 +95,7 @@ def serve(data_dir: Path, host: str, port: int, shards: int | None, token: str |
     clock = ManualClock(_iso_ms(clock_start) if clock_start else None) if clock_kind == "manual" else wall_clock
     config = EngineConfig(data_dir=data_dir, shards=shards, host=host, port=port, token=token,
                           channels=channels, fsync=fsync, batch_events=batch_events, linger_ms=linger_ms,
-                          clock=clock)
+                          clock=clock, pipelined_commits=pipelined_commits)
     if held_states is not None:
         config.held_states = held_states
 
@@ -359,16 +361,18 @@ def demo(data_dir: Path | None, shards: int) -> None:
               help="Open loop: send at this many events/s and time from the intended send time "
                    "[default: closed loop, as fast as acks allow].")
 @click.option("--fsync/--no-fsync", default=True, show_default=True)
+@click.option("--pipelined-commits/--no-pipelined-commits", default=True, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
 def bench(events: int, connections: int, frame_events: int, contacts: int, in_flight: int, shards: int,
           programs: int, rules: int, baseline: Path | None, rate: float | None, fsync: bool,
-          out: Path | None) -> None:
+          pipelined_commits: bool, out: Path | None) -> None:
     """Load-test an embedded engine over real sockets; events/s and latency percentiles."""
     from cairn.benchmark import run_bench
 
     report = run_bench(console, events=events, connections=connections, frame_events=frame_events,
                        contacts=contacts, in_flight=in_flight, shards=shards, programs=programs,
-                       rules=rules, baseline=baseline, rate=rate, fsync=fsync)
+                       rules=rules, baseline=baseline, rate=rate, fsync=fsync,
+                       pipelined_commits=pipelined_commits)
     text = json.dumps(report, indent=2)
     if out:
         out.write_text(text + "\n")

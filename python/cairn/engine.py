@@ -47,6 +47,8 @@ class EngineConfig:
     fsync: bool = True
     #: contacts per shard whose decoded state stays in memory between batches
     held_states: int = DEFAULT_HELD_STATES
+    #: Compute a shard's next batch while the one before commits (docs/architecture.md).
+    pipelined_commits: bool = True
     batch_events: int = 4000
     linger_ms: float = 2.0
     max_frame: int = 4 * 1024 * 1024
@@ -121,7 +123,7 @@ class Engine:
         actor_cls = shard_actor_class(num_cpus=min(1.0, cpus / self.layout.shards))
         self.actors = [
             actor_cls.remote(i, str(self.layout.shard_path(i)), self.config.fsync,
-                             held_states=self.config.held_states)
+                             held_states=self.config.held_states, pipelined=self.config.pipelined_commits)
             for i in range(self.layout.shards)
         ]
         await asyncio.gather(*(a.ready.remote() for a in self.actors))
