@@ -36,10 +36,13 @@ from cairn import _core
 # another, ordered by when; `dead` those that will not be sent.
 # `timers` holds the waits of program runs, keyed by due time (keys::timer_key);
 # `attributes` the attributes seen per event type with their inferred types (J-6).
-DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "attributes", "meta")
-_ROWS = ("states", "seen", "history", "ledger", "outbox")
-_APPEND = frozenset({"history", "ledger", "outbox"})
-_ROW_DB = {"states": "state", "seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox"}
+# `statelog` holds the states batches changed since the last checkpoint, appended
+# (log sequence + contact); `state` holds every state as of that checkpoint.
+DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "attributes", "meta",
+            "statelog")
+_ROWS = ("seen", "history", "ledger", "outbox")
+_APPEND = frozenset({"history", "ledger", "outbox", "statelog"})
+_ROW_DB = {"seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox", "statelog": "statelog"}
 
 # Every applied definitions document, under b"definitions/" + version (8 bytes BE):
 # contacts inside an older version of a program keep walking it after an apply.
@@ -59,6 +62,9 @@ RECENT_EVENTS = 10
 _BACKFILL_ROWS = 20_000
 #: Contacts whose decoded state a shard keeps between batches (1-2 KB of memory each).
 DEFAULT_HELD_STATES = 100_000
+#: State log rows after which the states are copied into the state table (about
+#: 30-80 MB of log; also done when half the held states have changed since).
+STATE_LOG_ROWS = 131_072
 
 
 class StoreError(Exception):
@@ -88,6 +94,9 @@ class _Prepared:
     result: Any  # _core.BatchResult
     events: int
     now_ms: int
+    #: Where its states go: appended to the state log under this sequence, or
+    #: (0) written in place in the state table.
+    log_seq: int
 
 
 def _unpack(raw: bytes) -> Any:
@@ -125,7 +134,7 @@ class ShardStore:
         self.secret = self._secret()
         self.catalog = self._load_catalog()
         # Decoded states kept between batches: this store is their only writer, so
-        # they stay what LMDB holds as long as every batch commits (`_apply` clears
+        # they stay what LMDB holds as long as every batch commits (`_reset` clears
         # them otherwise, `install` after a backfill).
         self.held = _core.States(held_states)
         # Pipelined commits (`submit`): one thread writes and commits, in order; the
@@ -142,10 +151,17 @@ class ShardStore:
         self._generation = 0
         self._lock = threading.Lock()
         self._next_seq = self._stored_next_seq()
+        # States are written behind (appended to `statelog`, checkpointed into
+        # `state`) when the store holds states: the held copy of a state changed
+        # since the checkpoint is never evicted, so no read of `state` is stale.
+        self._log_states = held_states > 0
+        self._log_seq = 0
+        self._log_rows = 0
         # Where batch time goes, for `cairn status` and benchmarks (seconds). `wait_s`
         # is the caller's wait for earlier commits before it may compute a batch.
         self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0,
-                       "wait_s": 0.0}
+                       "wait_s": 0.0, "checkpoints": 0, "checkpoint_s": 0.0}
+        self.checkpoint()  # the states a crash left in the log
 
     # -- definitions ---------------------------------------------------------------
 
@@ -170,7 +186,7 @@ class ShardStore:
 
     def install(self, doc: bytes, version: int) -> None:
         """Compile and persist a definitions document (msgpack of the parsed YAML)."""
-        self.settle()
+        self.checkpoint()  # a backfill reads and rewrites the state table
         if version <= self.catalog.version:
             return  # installed already (an engine restart repeats the last apply)
         catalog = _core.Catalog.compile(doc, version, self.catalog, self.secret)
@@ -225,6 +241,7 @@ class ShardStore:
         self.timing["wait_s"] += time.perf_counter() - t0
         if self._failed:
             self._reset()
+        self._checkpoint_if_due()
         batch = _core.Batch(parts)
         try:
             prepared = self._prepare(batch, now_ms, pipelined=True)
@@ -277,6 +294,7 @@ class ShardStore:
 
     def _apply_now(self, batch: _core.Batch, now_ms: int) -> Any:
         """Compute and commit one batch on this thread (nothing may be queued)."""
+        self._checkpoint_if_due()
         try:
             prepared = self._prepare(batch, now_ms, pipelined=False)
             self._next_seq = prepared.result.next_seq
@@ -303,7 +321,12 @@ class ShardStore:
         t2 = time.perf_counter()
         self.timing["read_s"] += t1 - t0
         self.timing["core_s"] += t2 - t1
-        return _Prepared(result, len(batch), now_ms)
+        log_seq = 0
+        if self._log_states and len(result.states):
+            self._log_seq += 1
+            self._log_rows += len(result.states)
+            log_seq = self._log_seq
+        return _Prepared(result, len(batch), now_ms, log_seq)
 
     def _seen_now(self, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
         """The stored ``seen`` rows among ``keys`` (the core asks only about ids its
@@ -340,6 +363,10 @@ class ShardStore:
         t2 = time.perf_counter()
         txn = self.env.begin(write=True)
         try:
+            if prepared.log_seq:
+                self._put(txn, "statelog", result.states.prefixed(_SEQ.pack(prepared.log_seq)))
+            elif len(result.states):
+                txn.cursor(self.dbs["state"]).putmulti(result.states)
             for row in _ROWS:
                 items = getattr(result, row)
                 if items:
@@ -381,14 +408,50 @@ class ShardStore:
             self._durable = number
 
     def _reset(self) -> None:
-        """After a failed batch: drop the held states (they may be ahead of LMDB) and
-        let the commit thread take batches again."""
+        """After a failed batch: drop the held states (they may be ahead of LMDB),
+        copy the logged states into the state table (the held copies of the changed
+        ones are gone), and let the commit thread take batches again."""
         self.held.clear()
         self._next_seq = self._stored_next_seq()
         with self._lock:
             self._generation += 1
             self._broken = False
         self._failed = False
+        self._checkpoint_now()
+
+    # -- the state log -------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Copy the states logged since the last checkpoint into the state table and
+        empty the log, in one transaction (after every queued commit). Readers of
+        the state table call this first; batches do when the log is long."""
+        self.settle()
+        self._checkpoint_now()
+
+    def _checkpoint_if_due(self) -> None:
+        if self._log_rows >= STATE_LOG_ROWS or self.held.dirty > self.held.capacity // 2:
+            self.checkpoint()
+
+    def _checkpoint_now(self) -> None:
+        t0 = time.perf_counter()
+        with self.env.begin(write=True) as txn:
+            log = txn.cursor(self.dbs["statelog"])
+            if log.first():
+                # The log is in batch order: the last row of a contact is its state.
+                latest = {key[_SEQ.size:]: state for key, state in log}
+                txn.cursor(self.dbs["state"]).putmulti(sorted(latest.items()))
+                txn.drop(self.dbs["statelog"], delete=False)
+                self.timing["checkpoints"] += 1
+        self.held.mark_clean()
+        self._log_rows = 0
+        self._log_seq = 0
+        self.timing["checkpoint_s"] += time.perf_counter() - t0
+
+    def _state_raw(self, txn: lmdb.Transaction, contact: bytes) -> bytes | None:
+        """A contact's current stored state: its held copy if changed since the
+        last checkpoint, else the state table's row."""
+        raw = self.held.dirty_state(contact.decode())
+        return raw if raw is not None else txn.get(contact, db=self.dbs["state"])
 
     def _take_failures(self) -> list[tuple[int, str]]:
         failures, self._failures = self._failures, []
@@ -469,7 +532,7 @@ class ShardStore:
         """The history keys of ``contact``'s events, oldest first: the latest ids
         live in its state, older ones in the seen table."""
         key = contact.encode()
-        raw = txn.get(key, db=self.dbs["state"])
+        raw = self._state_raw(txn, key)
         if raw is None:
             return []
         recent = [_SEQ.pack(seq) for _, seq in _state(key, raw)["recent"]]
@@ -518,7 +581,7 @@ class ShardStore:
         """The contact's state, its last ``last`` events and its loyalty ledger."""
         key = contact.encode()
         with self.env.begin() as txn:
-            raw = txn.get(key, db=self.dbs["state"])
+            raw = self._state_raw(txn, key)
             if raw is None:
                 return None
             # The contact's ledger rows are keyed by its events' history sequences.
@@ -535,7 +598,7 @@ class ShardStore:
         ledger, oldest first; None when it is in no program."""
         key = contact.encode()
         with self.env.begin() as txn:
-            raw = txn.get(key, db=self.dbs["state"])
+            raw = self._state_raw(txn, key)
             programs = _state(key, raw)["loyalty"] if raw is not None else {}
             if not programs:
                 return None
@@ -600,6 +663,7 @@ class ShardStore:
                      ) -> tuple[list[str], bytes | None, int]:
         """Members of segment ``name`` among up to ``limit`` contacts after key
         ``after``: (members, key to continue after or None at the end, contacts read)."""
+        self.checkpoint()
         with self.env.begin(db=self.dbs["state"]) as txn:
             cursor = txn.cursor()
             found = cursor.set_range(after + b"\x00") if after else cursor.first()
@@ -616,6 +680,7 @@ class ShardStore:
         and per program [entries, conversions] (programs with entry rules or a goal)."""
         counts: dict[tuple[str, int, str], int] = {}
         journeys: dict[str, list[int]] = {}
+        self.checkpoint()
         with self.env.begin(db=self.dbs["state"]) as txn:
             for contact, raw in txn.cursor():
                 state = _state(contact, raw)
@@ -640,8 +705,9 @@ class ShardStore:
 
     def status(self) -> dict[str, Any]:
         """Row counts per table and the installed definitions version."""
+        self.checkpoint()  # `contacts` counts the state table
         with self.env.begin() as txn:
-            counts = {name: txn.stat(self.dbs[name])["entries"] for name in DB_NAMES if name != "meta"}
+            counts = {name: txn.stat(self.dbs[name])["entries"] for name in DB_NAMES if name not in ("meta", "statelog")}
         return {
             "path": str(self.path),
             "contacts": counts["state"],
@@ -656,7 +722,7 @@ class ShardStore:
         }
 
     def close(self) -> None:
-        self.settle()
+        self.checkpoint()
         self._committer.shutdown()
         self.env.close()
 

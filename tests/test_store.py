@@ -272,6 +272,7 @@ def test_a_batch_that_does_not_commit_leaves_no_held_state_behind(store):
 
 
 def _tables(store: ShardStore) -> dict[str, list[tuple[bytes, bytes]]]:
+    store.checkpoint()  # logged states into the state table
     with store.env.begin() as txn:
         return {name: list(txn.cursor(store.dbs[name])) for name in ("state", "seen", "history", "ledger", "outbox")}
 
@@ -387,3 +388,56 @@ def test_a_waited_submit_reports_its_own_batch_durable(store):
     assert (report.number, report.durable, report.counts, report.failures) == (1, 1, [(3, 0)], [])
     with store.env.begin(db=store.dbs["history"]) as txn:
         assert txn.stat(store.dbs["history"])["entries"] == 3
+
+
+# -- the state log --------------------------------------------------------------------
+
+
+_CRASHING_WRITER = """
+import os, sys
+import msgpack
+from actors.store import ShardStore
+from cairn.definitions import parse
+store = ShardStore(sys.argv[1], fsync=True)
+store.install(parse(sys.argv[2], "defs.yaml")[0], 1)
+for b in range(4):
+    events = [{"id": f"o{b}-{i}", "contact": f"c{i % 5}", "type": "purchase", "attrs": {"total_amount": 10}}
+              for i in range(10)]
+    frame = msgpack.packb({"op": "events", "seq": 1, "events": events})
+    store.submit([store.catalog.split_frame(frame, 1, 0).batches[0][1]], 0)
+store.sync()
+assert store.timing["checkpoints"] == 0 and store.held.dirty == 5
+os._exit(0)  # no close, no checkpoint: the states are only in the log
+"""
+
+
+def test_states_in_the_log_survive_a_crash_and_dedup_a_resend(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "shard"
+    subprocess.run([sys.executable, "-c", _CRASHING_WRITER, str(folder), DEFS], check=True)
+    store = ShardStore(folder, fsync=False)  # replays the log into the state table
+    with store.env.begin() as txn:
+        assert txn.stat(store.dbs["statelog"])["entries"] == 0
+        assert txn.stat(store.dbs["state"])["entries"] == 5
+    assert store.contact("c0")["state"]["loyalty"]["club"]["qualifying"] == 80
+    events = [{"id": f"o{b}-{i}", "contact": f"c{i % 5}", "type": "purchase", "attrs": {"total_amount": 10}}
+              for b in range(4) for i in range(10)]
+    assert store.apply([part(store, events)], NOW) == [(0, 40)]
+    store.close()
+
+
+def test_a_shard_writes_changed_states_behind_and_checkpoints_them(make_store):
+    store = make_store(DEFS)
+    store.apply([part(store, purchases(range(3), contact=c)) for c in ("ann", "bob")], NOW)
+    with store.env.begin() as txn:
+        assert txn.stat(store.dbs["state"])["entries"] == 0  # only logged so far
+        assert txn.stat(store.dbs["statelog"])["entries"] == 2
+    # Readers see the held copy of a changed state.
+    assert store.contact("bob")["state"]["loyalty"]["club"]["qualifying"] == 30
+    store.checkpoint()
+    with store.env.begin() as txn:
+        assert txn.stat(store.dbs["state"])["entries"] == 2
+        assert txn.stat(store.dbs["statelog"])["entries"] == 0
+    assert store.held.dirty == 0

@@ -267,6 +267,11 @@ where
         let state = held.get(contact).expect("a touched contact is held");
         out.states.push_with(&[contact.as_bytes()], |buf| state.write(buf));
     }
+    if held.capacity() > 0 {
+        for (contact, _) in out.states.iter() {
+            held.mark_dirty(std::str::from_utf8(contact).expect("contact ids are utf-8"));
+        }
+    }
     held.trim(batch);
     out
 }

@@ -7,6 +7,12 @@
 //! clears the held states when a write transaction does not commit, and after
 //! anything that writes states outside `apply_held` (definitions that backfill
 //! counted histories). Bounded by a number of contacts; LMDB stays the truth.
+//!
+//! A shard may also write states behind (docs/architecture.md, "State log"): a
+//! batch's changed states are appended to a log rather than rewritten in place, and
+//! copied into the state table at checkpoints. Until then the held copy is the only
+//! decoded one that is current, so a state changed since the last checkpoint is
+//! *dirty*: never evicted, and encoded on request for readers.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -20,13 +26,15 @@ use crate::state::State;
 pub struct HeldStates {
     map: FxHashMap<Box<str>, State>,
     capacity: usize,
+    /// Contacts whose state changed since `mark_clean` (kept by `trim`).
+    dirty: FxHashSet<Box<str>>,
 }
 
 impl HeldStates {
     /// Hold up to `capacity` contacts' states between batches (0: none; every
     /// batch decodes the states it reads).
     pub fn new(capacity: usize) -> Self {
-        HeldStates { map: FxHashMap::default(), capacity }
+        HeldStates { map: FxHashMap::default(), capacity, dirty: FxHashSet::default() }
     }
 
     pub fn capacity(&self) -> usize {
@@ -44,6 +52,29 @@ impl HeldStates {
     /// Forget every held state (the next batches read them from storage again).
     pub fn clear(&mut self) {
         self.map.clear();
+        self.dirty.clear();
+    }
+
+    /// Note that `contact`'s held state changed (it is kept until `mark_clean`).
+    pub fn mark_dirty(&mut self, contact: &str) {
+        if !self.dirty.contains(contact) {
+            self.dirty.insert(contact.into());
+        }
+    }
+
+    /// Every change so far is in the state table: any held state may be evicted.
+    pub fn mark_clean(&mut self) {
+        self.dirty.clear();
+    }
+
+    /// How many held states changed since `mark_clean`.
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// The stored form of `contact`'s state if it changed since `mark_clean`.
+    pub fn dirty_state(&self, contact: &str) -> Option<Vec<u8>> {
+        self.dirty.contains(contact).then(|| self.map.get(contact).map(State::encode)).flatten()
     }
 
     pub fn get(&self, contact: &str) -> Option<&State> {
@@ -97,22 +128,24 @@ impl HeldStates {
         Ok(())
     }
 
-    /// Drop states beyond the capacity, keeping those of `batch`'s contacts. Evicts
-    /// down to 7/8 of the capacity, so the walk over the map happens once every
-    /// several batches rather than after each; which other states go is arbitrary
-    /// (hash order): any of them can be read again from storage.
+    /// Drop states beyond the capacity, keeping those of `batch`'s contacts and the
+    /// dirty ones. Evicts down to 7/8 of the capacity, so the walk over the map
+    /// happens once every several batches rather than after each; which other
+    /// states go is arbitrary (hash order): any of them can be read again from
+    /// storage.
     pub fn trim(&mut self, batch: &Batch) {
         if self.map.len() <= self.capacity {
             return;
         }
-        if self.capacity == 0 {
+        if self.capacity == 0 && self.dirty.is_empty() {
             self.map.clear();
             return;
         }
         let keep: FxHashSet<&str> = batch.events.iter().map(|e| e.contact.as_str()).collect();
         let mut excess = self.map.len() - (self.capacity - self.capacity / 8);
+        let dirty = &self.dirty;
         self.map.retain(|contact, _| {
-            if excess == 0 || keep.contains(contact.as_ref()) {
+            if excess == 0 || keep.contains(contact.as_ref()) || dirty.contains(contact) {
                 return true;
             }
             excess -= 1;
@@ -176,6 +209,19 @@ mod tests {
         held.trim(&last);
         assert_eq!(held.len(), 7, "down to 7/8 of the capacity");
         assert!(names[..3].iter().all(|c| held.get(c).is_some()), "the batch's contacts stay");
+
+        // Dirty states stay, whatever the capacity, until marked clean.
+        let mut dirty = HeldStates::new(2);
+        dirty.load(&batch(&names), &[] as &[(Vec<u8>, Vec<u8>)]).unwrap();
+        dirty.mark_dirty("c10");
+        dirty.mark_dirty("c11");
+        dirty.trim(&last);
+        assert_eq!(dirty.len(), 5, "the batch's 3 and the 2 dirty");
+        assert!(dirty.get("c10").is_some() && dirty.dirty_state("c11").is_some() && dirty.dirty_state("c0").is_none());
+        dirty.mark_clean();
+        dirty.trim(&batch(&names[..1]));
+        assert_eq!((dirty.len(), dirty.dirty_len()), (2, 0), "back to the capacity");
+        assert!(dirty.get("c0").is_some());
 
         let mut none = HeldStates::new(0);
         none.load(&last, &[] as &[(Vec<u8>, Vec<u8>)]).unwrap();

@@ -62,6 +62,16 @@ impl Rows {
         self.spans.len()
     }
 
+    /// The same rows with `prefix` before every key (e.g. a log sequence: the keys
+    /// of sorted rows stay sorted, after every key with a smaller prefix).
+    pub fn prefixed(&self, prefix: &[u8]) -> Rows {
+        let mut out = Rows::with_capacity(self.len(), self.buf.len() + prefix.len() * self.len());
+        for (k, v) in self.iter() {
+            out.push_raw(&[prefix, k], v);
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
@@ -136,6 +146,8 @@ mod tests {
         assert_eq!(r.get(0), (&b"a\x001"[..], &b"xyz"[..]));
         assert_eq!(r.get(1), (&b"k"[..], &[7u8][..]));
         assert_eq!(r.to_vec()[1], (b"k".to_vec(), vec![7u8]));
+        let p = r.prefixed(b"P");
+        assert_eq!(p.to_vec(), vec![(b"Pa\x001".to_vec(), b"xyz".to_vec()), (b"Pk".to_vec(), vec![7u8])]);
     }
 
     #[test]

@@ -89,6 +89,11 @@ impl PyRows {
         RowIter { rows: slf.unbind(), next: 0 }
     }
 
+    /// The same rows with `prefix` before every key.
+    fn prefixed(&self, py: Python<'_>, prefix: &[u8]) -> PyResult<Py<PyRows>> {
+        rows(py, self.inner.prefixed(prefix))
+    }
+
     fn __repr__(&self) -> String {
         format!("<Rows {}>", self.inner.len())
     }
@@ -398,6 +403,22 @@ impl States {
     /// Forget every held state.
     fn clear(&mut self) {
         self.inner.clear();
+    }
+
+    /// Every held state's changes are in the state table now: any may be evicted.
+    fn mark_clean(&mut self) {
+        self.inner.mark_clean();
+    }
+
+    /// How many held states changed since `mark_clean` (never evicted until then).
+    #[getter]
+    fn dirty(&self) -> usize {
+        self.inner.dirty_len()
+    }
+
+    /// The stored form of `contact`'s state if it changed since `mark_clean`, else None.
+    fn dirty_state<'py>(&self, py: Python<'py>, contact: &str) -> Option<Bound<'py, PyBytes>> {
+        self.inner.dirty_state(contact).map(|b| PyBytes::new(py, &b))
     }
 
     #[getter]
