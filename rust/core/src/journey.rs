@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::definitions::arbitration::Arbitration;
 use crate::definitions::{Action, Catalog, Channel, Ctx, NodeKind, Program, Send};
-use crate::effect::{effect_hash, hex_id, AudienceChange, Context, Effect, EventCtx, LoyaltyView, Message, ProfileView, WebhookCall};
+use crate::effect::{effect_hash, hex_id, AudienceChange, Context, Effect, EventCtx, LoyaltyView, ProfileView, Templates};
 use crate::event::Event;
 use crate::facts::value_key;
 use crate::keys::timer_key;
@@ -391,19 +391,22 @@ fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>
             names.extend(unset.iter().map(|k| k.as_str()));
             ("updated", format!("profile fields {}", names.join(", ")))
         }
-        Action::Webhook { url, body, profile_needs } => {
-            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref(), profile_needs));
+        Action::Webhook { url, profile_needs, .. } => {
+            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(profile_needs));
             ("sent", format!("webhook {url}"))
         }
     };
     Acted::Done(outcome, reason)
 }
 
+/// What an effect carries. A message's or webhook's templates (and url) are not
+/// written: the row names its node, whose templates readers take from the catalog
+/// (`effect::named_effect_in`).
 enum Payload<'a> {
     Message(&'a Send),
     Audience(&'a str, &'static str),
-    /// url, body template, the profile fields the body reads (all without a body)
-    Webhook(&'a str, Option<&'a str>, &'a crate::definitions::ProfileNeeds),
+    /// The profile fields the body reads (all without a body).
+    Webhook(&'a crate::definitions::ProfileNeeds),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -412,17 +415,13 @@ fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: 
     let none = crate::definitions::ProfileNeeds::none();
     let needs = match &payload {
         Payload::Message(s) => &s.profile_needs,
-        Payload::Webhook(.., needs) => needs,
+        Payload::Webhook(needs) => needs,
         Payload::Audience(..) => &none,
     };
     let (message, audience, webhook) = match payload {
-        Payload::Message(s) => (
-            Some(Message { text: &s.text, subject: s.subject.as_deref(), html: s.html.as_deref(), title: s.title.as_deref() }),
-            None,
-            None,
-        ),
+        Payload::Message(_) => (Some(Templates::Node), None, None),
         Payload::Audience(name, op) => (None, Some(AudienceChange { name, op }), None),
-        Payload::Webhook(url, body, _) => (None, None, Some(WebhookCall { url, body })),
+        Payload::Webhook(_) => (None, None, Some(Templates::Node)),
     };
     let effect = Effect {
         id: std::str::from_utf8(&hex).expect("hex digits are ascii"),

@@ -7,7 +7,7 @@
 
 mod shard;
 
-use cairn_core::effect::named_effect;
+use cairn_core::effect::{named_effect, named_effect_in, StoredEffect};
 use cairn_core::value::{decode_exact, encode};
 use cairn_core::{Catalog, Value};
 use serde_json::json;
@@ -121,4 +121,78 @@ fn the_fixture_covers_every_kind_of_effect() {
     for (_, raw, n) in &rows {
         assert_eq!(&named_effect(raw).unwrap(), n);
     }
+}
+
+/// Each effect of the scenario, written now, reads for delivery as the named map
+/// the build before gave for the row it wrote: same keys, same ids, same message
+/// and webhook templates, same event, profile and loyalty.
+#[test]
+fn effects_read_for_delivery_as_before() {
+    let (cat, shard) = scenario();
+    let rows = before();
+    assert_eq!(shard.outbox.len(), rows.len());
+    for ((key, raw), (old_key, old_raw, old_named)) in shard.outbox.iter().zip(&rows) {
+        assert_eq!(key, old_key);
+        let named = named_effect_in(&cat, raw).unwrap();
+        let (now, then): (Value, Value) = (decode_exact(&named).unwrap(), decode_exact(old_named).unwrap());
+        assert_eq!(now, then, "{} {}", then.get("program").unwrap().as_str().unwrap(), then.get("node").unwrap().as_str().unwrap());
+        assert_eq!(&named, old_named, "byte for byte");
+        let audience = then.get("kind").unwrap().as_str() == Some("audience");
+        assert!(raw.len() < old_raw.len() || audience && raw.len() == old_raw.len(), "{} < {}", raw.len(), old_raw.len());
+    }
+}
+
+/// Rows written now name their node's templates instead of carrying them; rows
+/// written before (templates inline) read as they did, with or without the
+/// definitions.
+#[test]
+fn templates_are_read_from_the_definitions() {
+    let (cat, shard) = scenario();
+    for (_, raw) in &shard.outbox {
+        let e = StoredEffect::decode(raw).unwrap();
+        let kind = e.kind().unwrap();
+        assert_eq!(e.by_node(), kind != "audience", "{kind}");
+        // No template text in the row (a webhook's url is still its address, `to`).
+        for t in ["{{", "Loyal customer?"] {
+            assert!(!raw.windows(t.len()).any(|w| w == t.as_bytes()), "{t:?} in a {kind} row");
+        }
+        if e.by_node() {
+            assert!(named_effect(raw).unwrap_err().contains("Catalog.named_effect"));
+        }
+    }
+    for (_, old_raw, old_named) in before() {
+        assert_eq!(named_effect_in(&cat, &old_raw).unwrap(), old_named);
+        assert_eq!(named_effect(&old_raw).unwrap(), old_named);
+    }
+    // A catalog without the program (or the node) cannot fill the templates in.
+    let (_, raw) = shard.outbox.iter().find(|(_, v)| StoredEffect::decode(v).unwrap().node == "m").unwrap();
+    assert!(named_effect_in(&Catalog::empty(), raw).unwrap_err().contains("program 'mail' version 1 is not in the definitions"));
+    let mut e = StoredEffect::decode(raw).unwrap();
+    e.node = "e".into();
+    assert!(e.resolve(&cat).unwrap_err().contains("no action node 'e'"));
+}
+
+/// A later version of a program with other templates: effects written under the
+/// first read its templates, effects written under the second read the new ones.
+#[test]
+fn each_effect_reads_the_templates_of_its_version() {
+    let v1 = catalog(r#"{"programs": [{"name": "p", "trigger": {"event": "signup"}, "nodes": [
+        {"id": "a", "type": "action", "send": {"channel": "in_app", "text": "one"}, "next": "e"}, {"id": "e", "type": "end"}]}]}"#);
+    let v2 = cairn_core::definitions::compile_next(
+        &doc(r#"{"programs": [{"name": "p", "trigger": {"event": "signup"}, "nodes": [
+        {"id": "a", "type": "action", "send": {"channel": "in_app", "text": "two", "title": "t"}, "next": "e"}, {"id": "e", "type": "end"}]}]}"#),
+        2,
+        Some(&v1),
+    )
+    .unwrap();
+    let mut shard = Shard::default();
+    shard.send(&v1, T0, "ann", "signup", json!({}));
+    shard.send(&v2, T0, "bob", "signup", json!({}));
+    let texts: Vec<Value> = shard
+        .outbox
+        .iter()
+        .map(|(_, raw)| decode_exact::<Value>(&named_effect_in(&v2, raw).unwrap()).unwrap().get("message").unwrap().clone())
+        .collect();
+    let message = |entries: Vec<(&str, &str)>| Value::Map(entries.into_iter().map(|(k, v)| (k.into(), Value::Str(v.into()))).collect());
+    assert_eq!(texts, vec![message(vec![("text", "one")]), message(vec![("text", "two"), ("title", "t")])]);
 }
