@@ -199,10 +199,8 @@ def test_rows_are_stored_compactly_and_read_as_named_maps(make_store):
     # Templates read recent events from history rows, and the profile and balances.
     assert [[r["id"] for r in e["context"]["recent"]] for e in due] == [[], ["o0"], ["o1", "o0"]]
     assert due[2]["context"]["profile"] == {"name": "Ann"}
-    # Loyalty runs before programs: the message about the third purchase sees its points.
-    assert due[2]["context"]["loyalty"] == {"club": {
-        "qualifying": 30, "non_qualifying": 0, "pending_qualifying": 0, "pending_non_qualifying": 0,
-        "tier": "", "vip": False, "rewards": 0}}
+    # The template does not read the balances: the effect carries none.
+    assert due[2]["context"]["loyalty"] == {}
     with pytest.raises(_core.CairnError, match="history row 7"):
         _core.named_history(b"\x93\x01\x02\x03", 7)
     with pytest.raises(_core.CairnError):
@@ -298,6 +296,40 @@ def test_effects_name_their_templates_and_read_them_from_the_definitions(make_st
     assert sorted(e["message"]["text"] for e in dead if e["kind"] == "message") == [
         "Thank you for {{ event.total_amount }}", "Thanks for {{ event.total_amount }}",
         "Thanks for {{ event.total_amount }}"]
+
+
+BALANCES = DEFS + """
+programs:
+  - name: thanks
+    trigger: {event: purchase}
+    nodes:
+      - id: points
+        type: action
+        send: {channel: in_app, title: "{{ loyalty.club.qualifying }} points", text: "Thanks {{ event.id }}"}
+        next: plain
+      - id: plain
+        type: action
+        send: {channel: web, text: "Thanks {{ event.id }} ({{ event.loyalty_code }})"}
+        next: done
+      - {id: done, type: end}
+"""
+
+
+def test_effects_carry_the_balances_only_when_a_template_reads_them(make_store):
+    from cairn.channels.templates import render_message
+
+    store = make_store(BALANCES, "balances")
+    store.apply([part(store, purchases(range(3)))], NOW)
+    due = [msgpack.unpackb(e) for _, e, _ in store.outbox_due(10, NOW)]
+    assert [e["node"] for e in due] == ["points", "plain"] * 3
+    # Loyalty runs before programs: the message about the third purchase sees its points.
+    assert due[4]["context"]["loyalty"] == {"club": {
+        "qualifying": 30, "non_qualifying": 0, "pending_qualifying": 0, "pending_non_qualifying": 0,
+        "tier": "", "vip": False, "rewards": 0}}
+    assert render_message(due[4]) == {"title": "30 points", "text": "Thanks o2"}
+    # `loyalty_code` is another name: that node's effects carry no balances.
+    assert [e["context"]["loyalty"] for e in due[1::2]] == [{}, {}, {}]
+    assert render_message(due[5]) == {"text": "Thanks o2 ()"}
 
 
 def test_rows_from_the_core_are_a_sequence_read_lazily(store):

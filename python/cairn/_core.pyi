@@ -254,7 +254,9 @@ class BatchResult:
     {"contact", "event": the trigger {"id", "type", "ts", "source", "attrs"},
     "profile": the fields its templates read, "loyalty": {program: {"qualifying",
     "non_qualifying", "pending_qualifying", "pending_non_qualifying", "tier", "vip",
-    "rewards"}}}}``."""
+    "rewards"}}}}``, ``loyalty`` being ``{}`` unless a template of the node names
+    ``loyalty`` (the word, not part of a longer name; a webhook without a body
+    sends the whole context, so it always carries it)."""
     timers: Final[list[bytes]]
     """Timer keys to write (empty values), sorted: runs that now wait."""
     timer_deletes: Final[list[bytes]]

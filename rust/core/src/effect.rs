@@ -113,8 +113,9 @@ pub struct StoredBalances {
 }
 
 /// The contact's memberships as templates see them: {program: balances},
-/// serialized straight from the state.
-pub struct LoyaltyView<'a>(pub &'a VecMap<String, Member>);
+/// serialized straight from the state; None (written `{}`, no membership) when no
+/// template of the effect's node can read them (`definitions::reads_loyalty`).
+pub struct LoyaltyView<'a>(pub Option<&'a VecMap<String, Member>>);
 
 impl<'a> Balances<'a> {
     /// What templates see of membership `b`.
@@ -133,8 +134,11 @@ impl<'a> Balances<'a> {
 
 impl Serialize for LoyaltyView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (name, b) in self.0.iter() {
+        let Some(members) = self.0 else {
+            return s.serialize_map(Some(0))?.end();
+        };
+        let mut m = s.serialize_map(Some(members.len()))?;
+        for (name, b) in members.iter() {
             m.serialize_entry(name, &Balances::of(b))?;
         }
         m.end()
@@ -290,8 +294,12 @@ impl Pack for ProfileView<'_> {
 
 impl Pack for LoyaltyView<'_> {
     fn pack(&self, out: &mut Vec<u8>) {
-        write_map_len(out, self.0.len());
-        for (name, b) in self.0.iter() {
+        let Some(members) = self.0 else {
+            write_map_len(out, 0);
+            return;
+        };
+        write_map_len(out, members.len());
+        for (name, b) in members.iter() {
             name.pack(out);
             Balances::of(b).pack(out);
         }
@@ -698,7 +706,7 @@ mod tests {
                 contact: "c1",
                 event: old::Event { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: &w.attrs },
                 profile: profile(),
-                loyalty: LoyaltyView(&w.loyalty),
+                loyalty: LoyaltyView(Some(&w.loyalty)),
             },
         });
         let compact = encode_compact(&Effect {
@@ -714,7 +722,7 @@ mod tests {
             message: message.map(Templates::Inline),
             audience,
             webhook: webhook.map(Templates::Inline),
-            context: Context { event: event(), profile: profile(), loyalty: LoyaltyView(&w.loyalty) },
+            context: Context { event: event(), profile: profile(), loyalty: LoyaltyView(Some(&w.loyalty)) },
         });
         (compact, old)
     }
@@ -770,9 +778,10 @@ mod tests {
     }
 
     /// Every part of an effect in each form it takes, written directly and by
-    /// serde: message fields present and absent, each payload, an address or not,
-    /// attrs of every msgpack kind, the whole profile (30 fields) or some of it, no,
-    /// one or 18 memberships (with rewards), strings of every length form,
+    /// serde: message fields present and absent, each payload, templates inline or
+    /// by reference, an address or not, attrs of every msgpack kind, the whole
+    /// profile (30 fields) or some of it, no, one or 18 memberships (with rewards)
+    /// or none written (not read), strings of every length form,
     /// integers at every size boundary.
     #[test]
     fn the_direct_writer_writes_what_serde_writes() {
@@ -817,7 +826,7 @@ mod tests {
                 message,
                 audience,
                 webhook,
-                context: Context { event, profile: ProfileView { profile: &profile, needs: &needs[i % 3] }, loyalty: LoyaltyView(&loyalty[i / 14]) },
+                context: Context { event, profile: ProfileView { profile: &profile, needs: &needs[i % 3] }, loyalty: LoyaltyView((i % 5 != 4).then_some(&loyalty[i / 14])) },
             };
             assert!(written(&e) == encode_compact(&e), "effect {i}");
         }

@@ -391,8 +391,8 @@ fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>
             names.extend(unset.iter().map(|k| k.as_str()));
             ("updated", format!("profile fields {}", names.join(", ")))
         }
-        Action::Webhook { url, profile_needs, .. } => {
-            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(profile_needs));
+        Action::Webhook { url, profile_needs, reads_loyalty, .. } => {
+            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(profile_needs, *reads_loyalty));
             ("sent", format!("webhook {url}"))
         }
     };
@@ -405,23 +405,24 @@ fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>
 enum Payload<'a> {
     Message(&'a Send),
     Audience(&'a str, &'static str),
-    /// The profile fields the body reads (all without a body).
-    Webhook(&'a crate::definitions::ProfileNeeds),
+    /// The profile fields the body reads (all without a body), and whether it
+    /// reads the loyalty balances.
+    Webhook(&'a crate::definitions::ProfileNeeds, bool),
 }
 
 #[allow(clippy::too_many_arguments)]
 fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: &State, cause: &Cause<'_>, out: &mut Out<'_>, channel: &'static str, to: &str, payload: Payload<'_>) {
     let hex = hex_id(effect_hash(cause.contact, cause.id, &p.name, p.version, node));
     let none = crate::definitions::ProfileNeeds::none();
-    let needs = match &payload {
-        Payload::Message(s) => &s.profile_needs,
-        Payload::Webhook(needs) => needs,
-        Payload::Audience(..) => &none,
+    let (needs, reads_loyalty) = match &payload {
+        Payload::Message(s) => (&s.profile_needs, s.reads_loyalty),
+        Payload::Webhook(needs, reads_loyalty) => (*needs, *reads_loyalty),
+        Payload::Audience(..) => (&none, false),
     };
     let (message, audience, webhook) = match payload {
         Payload::Message(_) => (Some(Templates::Node), None, None),
         Payload::Audience(name, op) => (None, Some(AudienceChange { name, op }), None),
-        Payload::Webhook(_) => (None, None, Some(Templates::Node)),
+        Payload::Webhook(..) => (None, None, Some(Templates::Node)),
     };
     let effect = Effect {
         id: std::str::from_utf8(&hex).expect("hex digits are ascii"),
@@ -439,7 +440,8 @@ fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: 
         context: Context {
             event: EventCtx { id: trig.id, kind: trig.kind, ts: trig.ts, source: trig.source, attrs: trig.attrs },
             profile: ProfileView { profile: &state.profile, needs },
-            loyalty: LoyaltyView(&state.loyalty),
+            // Only when a template can read them: most do not.
+            loyalty: LoyaltyView(reads_loyalty.then_some(&state.loyalty)),
         },
     };
     out.outbox.push_packed(&effect);
