@@ -76,7 +76,33 @@ pub struct EventCtx<'a> {
     pub kind: &'a str,
     pub ts: i64,
     pub source: &'a Option<String>,
-    pub attrs: &'a Value,
+    pub attrs: Attrs<'a>,
+}
+
+/// The trigger's attributes, and the msgpack bytes they were decoded from when
+/// the trigger is the event being applied and its batch kept them
+/// (`Batch::raw_attrs`): those are exactly what writing `value` gives, and are
+/// copied instead (an event's attributes are most of the elements of its effects;
+/// `EventRows::push_packed` checks the row against serde's in debug builds).
+#[derive(Clone, Copy)]
+pub struct Attrs<'a> {
+    pub value: &'a Value,
+    pub raw: Option<&'a [u8]>,
+}
+
+impl Serialize for Attrs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl Pack for Attrs<'_> {
+    fn pack(&self, out: &mut Vec<u8>) {
+        match self.raw {
+            Some(raw) => out.extend_from_slice(raw),
+            None => self.value.pack(out),
+        }
+    }
 }
 
 /// A membership as templates see it. Compact: `[qualifying, non_qualifying,
@@ -573,7 +599,7 @@ pub fn effect_hash(contact: &str, event_id: &str, program: &str, version: u64, n
 }
 
 pub fn event_ctx(ev: &Event) -> EventCtx<'_> {
-    EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: &ev.attrs }
+    EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: Attrs { value: &ev.attrs, raw: None } }
 }
 
 /// The 16 lowercase hex digits of `hash`: the effect id.
@@ -678,7 +704,7 @@ mod tests {
     /// The same effect in the compact form written now and the named form written
     /// before.
     fn both(w: &World, kind: Kind, to: &str) -> (Vec<u8>, Vec<u8>) {
-        let event = || EventCtx { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: &w.attrs };
+        let event = || EventCtx { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: Attrs { value: &w.attrs, raw: None } };
         let (message, audience, webhook) = match kind {
             Kind::Message => (Some(Message { text: "Hi {{ profile.name }}", subject: Some("Hello"), html: None, title: None }), None, None),
             Kind::Audience => (None, Some(AudienceChange { name: "vips", op: "add" }), None),
@@ -779,7 +805,8 @@ mod tests {
 
     /// Every part of an effect in each form it takes, written directly and by
     /// serde: message fields present and absent, each payload, templates inline or
-    /// by reference, an address or not, attrs of every msgpack kind, the whole
+    /// by reference, an address or not, attrs of every msgpack kind (written or
+    /// copied from the bytes they were read from), the whole
     /// profile (30 fields) or some of it, no, one or 18 memberships (with rewards)
     /// or none written (not read), strings of every length form,
     /// integers at every size boundary.
@@ -797,6 +824,8 @@ mod tests {
         many.insert("empty".into(), Member::default());
         let loyalty = [VecMap::new(), map_of([("club".to_owned(), member())]), many];
         let all_attrs = [attrs(), Value::Map(vec![]), Value::Nil];
+        // The bytes a batch keeps for them (`Batch::raw_attrs`): what serde writes.
+        let raw_attrs: Vec<Vec<u8>> = all_attrs.iter().map(encode_compact).collect();
         let sources = [None, Some("pos".to_owned()), Some(strings[5].clone())];
         let payload = |i: usize| match i {
             0..=7 => {
@@ -812,7 +841,8 @@ mod tests {
         };
         for i in 0..42 {
             let (message, audience, webhook) = payload(i % 14);
-            let event = EventCtx { id: s(i), kind: s(i + 2), ts: INTS[i % INTS.len()], source: &sources[i % 3], attrs: &all_attrs[i / 14] };
+            let attrs = Attrs { value: &all_attrs[i / 14], raw: (i % 4 < 2).then(|| raw_attrs[i / 14].as_slice()) };
+            let event = EventCtx { id: s(i), kind: s(i + 2), ts: INTS[i % INTS.len()], source: &sources[i % 3], attrs };
             let e = Effect {
                 id: "00000000000000ff",
                 contact: s(i + 1),
