@@ -161,24 +161,54 @@ impl<'a> Reader<'a> {
     /// The integer after marker `m`, for the int forms only (an i128 holds both
     /// the i64 and the u64 ranges).
     fn int_body(&mut self, m: u8) -> Option<i128> {
-        let (v, above) = match m {
-            0x00..=0x7f => return Some(i128::from(m)),
-            0xe0..=0xff => return Some(i128::from(m as i8)),
-            0xcc => (i128::from(self.byte()?), 0x7f),
-            0xcd => (i128::from(u16::from_be_bytes(self.be()?)), 0xff),
-            0xce => (i128::from(u32::from_be_bytes(self.be()?)), 0xffff),
-            0xcf => (i128::from(u64::from_be_bytes(self.be()?)), 0xffff_ffff),
-            0xd0 => (i128::from(self.byte()? as i8), -32),
-            0xd1 => (i128::from(i16::from_be_bytes(self.be()?)), -128),
-            0xd2 => (i128::from(i32::from_be_bytes(self.be()?)), -32_768),
-            0xd3 => (i128::from(i64::from_be_bytes(self.be()?)), i128::from(i32::MIN)),
+        // In its smallest form, an unsigned one (0xcc..=0xcf) holds what the one
+        // before cannot, a signed one (the writers' form for negative values only)
+        // what is below the one before.
+        Some(match m {
+            0x00..=0x7f => i128::from(m),
+            0xe0..=0xff => i128::from(m as i8),
+            0xcc => {
+                let v = self.byte()?;
+                self.loose |= v <= 0x7f;
+                i128::from(v)
+            }
+            0xcd => {
+                let v = u16::from_be_bytes(self.be()?);
+                self.loose |= v <= 0xff;
+                i128::from(v)
+            }
+            0xce => {
+                let v = u32::from_be_bytes(self.be()?);
+                self.loose |= v <= 0xffff;
+                i128::from(v)
+            }
+            0xcf => {
+                let v = u64::from_be_bytes(self.be()?);
+                self.loose |= v <= 0xffff_ffff;
+                i128::from(v)
+            }
+            0xd0 => {
+                let v = self.byte()? as i8;
+                self.loose |= v >= -32;
+                i128::from(v)
+            }
+            0xd1 => {
+                let v = i16::from_be_bytes(self.be()?);
+                self.loose |= v >= -128;
+                i128::from(v)
+            }
+            0xd2 => {
+                let v = i32::from_be_bytes(self.be()?);
+                self.loose |= v >= -32_768;
+                i128::from(v)
+            }
+            0xd3 => {
+                let v = i64::from_be_bytes(self.be()?);
+                self.loose |= v >= i64::from(i32::MIN);
+                i128::from(v)
+            }
             _ => return None,
-        };
-        // In its smallest form, an unsigned one (0xcc..=0xcf) holds what is above
-        // `above`, a signed one (the writers' form for negative values only) what
-        // is below it.
-        self.loose |= if m <= 0xcf { v <= above } else { v >= above };
-        Some(v)
+        })
     }
 
     /// One value, with at most `depth` levels of arrays and maps (a scalar is
