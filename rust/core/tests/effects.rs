@@ -1,14 +1,15 @@
 //! Outbox effects as delivery reads them, pinned against what the build before
 //! slim effects wrote: `fixtures/effects_before.msgpack` holds, for the scenario
 //! below, every outbox row that build stored (key, value) and the named map its
-//! `named_effect` gave for it. It was written once by `write_fixture` (run with
-//! `--ignored`) at the commit that added this file, and must not be rewritten:
-//! it is the "before".
+//! `named_effect` gave for it: an array of `[key, value, named]` (msgpack bin). It
+//! was written by the `write_fixture` test of commit e336d96 (the build before,
+//! with this scenario), which later commits removed: it is the "before", not to be
+//! rewritten.
 
 mod shard;
 
 use cairn_core::effect::{named_effect, named_effect_in, StoredEffect};
-use cairn_core::value::{decode_exact, encode, encode_compact};
+use cairn_core::value::{decode_exact, encode_compact};
 use cairn_core::{Catalog, Value};
 use serde_json::json;
 use shard::*;
@@ -74,19 +75,6 @@ pub fn scenario() -> (Catalog, Shard) {
 
 fn fixture_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/effects_before.msgpack")
-}
-
-/// Write the fixture from this build (done once; see the module's doc).
-#[test]
-#[ignore]
-fn write_fixture() {
-    let (_, shard) = scenario();
-    let rows: Vec<Value> = shard
-        .outbox
-        .iter()
-        .map(|(k, v)| Value::Array(vec![Value::Bin(k.clone()), Value::Bin(v.clone()), Value::Bin(named_effect(v).unwrap())]))
-        .collect();
-    std::fs::write(fixture_path(), encode(&Value::Array(rows))).unwrap();
 }
 
 /// The fixture's rows: (key, stored value, named map).
