@@ -479,8 +479,10 @@ class ShardStore:
 
     def outbox_due(self, limit: int, now_ms: int) -> list[tuple[bytes, bytes, int]]:
         """Up to ``limit`` effects whose next attempt is due: (handle, effect as a
-        msgpack named map, attempts). Effects are stored compactly; the core names
-        them here, so the dispatcher and templates see the documented map.
+        msgpack named map, attempts). Effects are stored compactly, naming their
+        node instead of carrying its templates; the core names them here and takes
+        the templates from the catalog (every applied version is kept), so the
+        dispatcher and templates see the documented map.
 
         Retries whose time has come go first (the ``retry`` table is ordered by that
         time), then first attempts in creation order. Neither scan looks at an effect
@@ -492,12 +494,12 @@ class ShardStore:
                 if len(due) >= limit or _SEQ.unpack_from(key)[0] > now_ms:
                     break
                 info = _unpack(raw)
-                effect = _core.named_effect(info["effect"])
+                effect = self.catalog.named_effect(info["effect"])
                 due.append((_RETRY + key, self._with_recent(txn, key[_SEQ.size:], effect), info["attempts"]))
             for key, raw in txn.cursor(self.dbs["outbox"]):
                 if len(due) >= limit:
                     break
-                due.append((_FIRST + key, self._with_recent(txn, key, _core.named_effect(raw)), 0))
+                due.append((_FIRST + key, self._with_recent(txn, key, self.catalog.named_effect(raw)), 0))
         return due
 
     def _with_recent(self, txn: lmdb.Transaction, key: bytes, raw: bytes) -> bytes:
@@ -554,8 +556,9 @@ class ShardStore:
                     continue  # settled already
                 key, effect, attempts = taken
                 if retry_at is None:
-                    # Dead letters are read by people, rarely: they keep the named map.
-                    row = {"effect": _unpack(_core.named_effect(effect)), "error": error,
+                    # Dead letters are read by people, rarely: they keep the named map,
+                    # templates included.
+                    row = {"effect": _unpack(self.catalog.named_effect(effect)), "error": error,
                            "attempts": attempts + 1, "ms": now_ms}
                     txn.put(key, msgpack.packb(row), db=self.dbs["dead"])
                 else:

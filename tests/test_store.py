@@ -174,10 +174,10 @@ def _rewrite_named(store: ShardStore) -> None:
         for key, raw in list(history):
             txn.put(key, _core.named_history(raw, int.from_bytes(key, "big")), db=store.dbs["history"])
         for key, raw in list(txn.cursor(store.dbs["outbox"])):
-            txn.put(key, _core.named_effect(raw), db=store.dbs["outbox"])
+            txn.put(key, store.catalog.named_effect(raw), db=store.dbs["outbox"])
         for key, raw in list(txn.cursor(store.dbs["retry"])):
             info = msgpack.unpackb(raw)
-            info["effect"] = _core.named_effect(info["effect"])
+            info["effect"] = store.catalog.named_effect(info["effect"])
             txn.put(key, msgpack.packb(info), db=store.dbs["retry"])
 
 
@@ -199,10 +199,8 @@ def test_rows_are_stored_compactly_and_read_as_named_maps(make_store):
     # Templates read recent events from history rows, and the profile and balances.
     assert [[r["id"] for r in e["context"]["recent"]] for e in due] == [[], ["o0"], ["o1", "o0"]]
     assert due[2]["context"]["profile"] == {"name": "Ann"}
-    # Loyalty runs before programs: the message about the third purchase sees its points.
-    assert due[2]["context"]["loyalty"] == {"club": {
-        "qualifying": 30, "non_qualifying": 0, "pending_qualifying": 0, "pending_non_qualifying": 0,
-        "tier": "", "vip": False, "rewards": 0}}
+    # The template does not read the balances: the effect carries none.
+    assert due[2]["context"]["loyalty"] == {}
     with pytest.raises(_core.CairnError, match="history row 7"):
         _core.named_history(b"\x93\x01\x02\x03", 7)
     with pytest.raises(_core.CairnError):
@@ -231,6 +229,107 @@ def test_rows_stored_as_named_maps_by_earlier_builds_still_read(make_store, tmp_
     # New counted histories are backfilled from old rows as from new ones.
     store.install(parse(COUNTING, "counting.yaml")[0], 2)
     assert store.segment_page("buyers", NOW)[0] == ["ann"]
+
+
+MAIL = """
+programs:
+  - name: mail
+    transactional: true
+    trigger: {event: purchase}
+    nodes:
+      - id: m
+        type: action
+        send: {channel: email, subject: "Hi {{ profile.name }}", text: "Thanks for {{ event.total_amount }}",
+               html: "<b>{{ event.total_amount }}</b>"}
+        next: hook
+      - id: hook
+        type: action
+        webhook: {url: "https://hooks.test/x", body: "{{ event.id }}"}
+        next: done
+      - {id: done, type: end}
+"""
+
+
+def test_effects_name_their_templates_and_read_them_from_the_definitions(make_store):
+    store = make_store(MAIL, "mail")
+    store.apply([part(store, [{"id": "p", "contact": "ann", "type": "$profile",
+                               "attrs": {"set": {"name": "Ann", "email": "ann@example.com"}}}]
+                      + purchases(range(2)))], NOW)
+    with store.env.begin() as txn:
+        rows = list(txn.cursor(store.dbs["outbox"]))
+    # The rows carry no template: `[]` names the node's, in the version they name.
+    assert all(b"{{" not in raw for _, raw in rows)
+    assert [msgpack.unpackb(raw)[9:12] for _, raw in rows[:2]] == [[[], None, None], [None, None, []]]
+    with pytest.raises(_core.CairnError, match="Catalog.named_effect"):
+        _core.named_effect(rows[0][1])
+    due = [msgpack.unpackb(e) for _, e, _ in store.outbox_due(10, NOW)]
+    assert [e["kind"] for e in due] == ["message", "webhook"] * 2
+    assert due[0]["message"] == {"subject": "Hi {{ profile.name }}", "text": "Thanks for {{ event.total_amount }}",
+                                 "html": "<b>{{ event.total_amount }}</b>"}
+    assert list(due[0]["message"]) == ["text", "subject", "html"]
+    assert due[1]["webhook"] == {"url": "https://hooks.test/x", "body": "{{ event.id }}"}
+    # Rows of the build before, compact with their templates inline, read the same,
+    # with or without the definitions.
+    with store.env.begin(write=True) as txn:
+        for (key, raw), effect in zip(rows, due):
+            old = msgpack.unpackb(raw)
+            if old[9] == []:
+                old[9] = [effect["message"]["text"], effect["message"]["subject"], effect["message"]["html"], None]
+            if old[11] == []:
+                old[11] = [effect["webhook"]["url"], effect["webhook"]["body"]]
+            inline = msgpack.packb(old)
+            assert msgpack.unpackb(_core.named_effect(inline)) == effect
+            txn.put(key, inline, db=store.dbs["outbox"])
+    assert [msgpack.unpackb(e) for _, e, _ in store.outbox_due(10, NOW)] == due
+    # A new version with other templates: rows written before read the templates of
+    # theirs (both forms), new rows those of the new one; retries and dead letters too.
+    store.install(parse(MAIL.replace("Thanks for", "Thank you for"), "mail2.yaml")[0], 2)
+    store.apply([part(store, purchases(range(2, 3)))], NOW)
+    handles = store.outbox_due(10, NOW)
+    store.outbox_settle([], [(h, "busy", NOW) for h, _, _ in handles[:3]], NOW)
+    due = [msgpack.unpackb(e) for _, e, _ in store.outbox_due(10, NOW)]
+    assert [(e["version"], e["message"]["text"]) for e in due if e["kind"] == "message"] == [
+        (1, "Thanks for {{ event.total_amount }}"), (1, "Thanks for {{ event.total_amount }}"),
+        (2, "Thank you for {{ event.total_amount }}")]
+    store.outbox_settle([], [(h, "gone", None) for h, _, _ in store.outbox_due(10, NOW)], NOW)
+    dead = [d["effect"] for d in store.dead_letters()]
+    assert sorted(e["message"]["text"] for e in dead if e["kind"] == "message") == [
+        "Thank you for {{ event.total_amount }}", "Thanks for {{ event.total_amount }}",
+        "Thanks for {{ event.total_amount }}"]
+
+
+BALANCES = DEFS + """
+programs:
+  - name: thanks
+    trigger: {event: purchase}
+    nodes:
+      - id: points
+        type: action
+        send: {channel: in_app, title: "{{ loyalty.club.qualifying }} points", text: "Thanks {{ event.id }}"}
+        next: plain
+      - id: plain
+        type: action
+        send: {channel: web, text: "Thanks {{ event.id }} ({{ event.loyalty_code }})"}
+        next: done
+      - {id: done, type: end}
+"""
+
+
+def test_effects_carry_the_balances_only_when_a_template_reads_them(make_store):
+    from cairn.channels.templates import render_message
+
+    store = make_store(BALANCES, "balances")
+    store.apply([part(store, purchases(range(3)))], NOW)
+    due = [msgpack.unpackb(e) for _, e, _ in store.outbox_due(10, NOW)]
+    assert [e["node"] for e in due] == ["points", "plain"] * 3
+    # Loyalty runs before programs: the message about the third purchase sees its points.
+    assert due[4]["context"]["loyalty"] == {"club": {
+        "qualifying": 30, "non_qualifying": 0, "pending_qualifying": 0, "pending_non_qualifying": 0,
+        "tier": "", "vip": False, "rewards": 0}}
+    assert render_message(due[4]) == {"title": "30 points", "text": "Thanks o2"}
+    # `loyalty_code` is another name: that node's effects carry no balances.
+    assert [e["context"]["loyalty"] for e in due[1::2]] == [{}, {}, {}]
+    assert render_message(due[5]) == {"text": "Thanks o2 ()"}
 
 
 def test_rows_from_the_core_are_a_sequence_read_lazily(store):

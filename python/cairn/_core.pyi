@@ -72,6 +72,15 @@ class Catalog:
         keys to read and returns the (key, state) rows found (an LMDB cursor's
         ``getmulti``). Returns the changed (key, state) rows."""
 
+    def named_effect(self, raw: bytes) -> bytes:
+        """A stored outbox effect (``BatchResult.outbox``) re-encoded as a msgpack
+        named map (see ``BatchResult.outbox``), the templates it names by reference
+        (``[]``: those of its node in the program version it names) taken from these
+        definitions, which keep every applied version: what delivery reads. Rows
+        that carry their templates (written by earlier builds, compact or as named
+        maps) read as ``named_effect`` reads them. ``CairnError`` when it cannot be
+        decoded, or its node is not in these definitions."""
+
     def segment_members(self, name: str, states: list[tuple[bytes, bytes]], now_ms: int) -> list[bytes]:
         """The contacts among ``states`` ((contact, stored state) rows) that are in
         segment ``name`` at ``now_ms``. ``ValueError`` for an unknown segment,
@@ -233,15 +242,21 @@ class BatchResult:
     (nil: the contact), program, version, run, node, created_ms, message, audience,
     webhook, [trigger event [id, type, ts, source, attrs], profile, loyalty {program:
     [qualifying, non_qualifying, pending_qualifying, pending_non_qualifying, tier,
-    vip, rewards]}]]`` (the payloads an effect does not carry are nil); read one
-    with ``named_effect``: ``{"id", "kind": "message" | "audience" | "webhook",
+    vip, rewards]}]]`` (the payloads an effect does not carry are nil). ``message``
+    and ``webhook`` are ``[]``: the templates (text, subject, html, title; url,
+    body) are those of node ``node`` of ``program`` at ``version`` in the
+    definitions, not copied into every row (rows of earlier builds carry them
+    inline, ``[text, subject, html, title]`` and ``[url, body]``). Read one with
+    ``Catalog.named_effect``: ``{"id", "kind": "message" | "audience" | "webhook",
     "contact", "channel", "to", "program", "version", "run", "node", "event_id" (the
     run's trigger), "created_ms", "message"?: {"text", "subject"?, "html"?,
     "title"?}, "audience"?: {"name", "op"}, "webhook"?: {"url", "body"}, "context":
     {"contact", "event": the trigger {"id", "type", "ts", "source", "attrs"},
     "profile": the fields its templates read, "loyalty": {program: {"qualifying",
     "non_qualifying", "pending_qualifying", "pending_non_qualifying", "tier", "vip",
-    "rewards"}}}}``."""
+    "rewards"}}}}``, ``loyalty`` being ``{}`` unless a template of the node names
+    ``loyalty`` (the word, not part of a longer name; a webhook without a body
+    sends the whole context, so it always carries it)."""
     timers: Final[list[bytes]]
     """Timer keys to write (empty values), sorted: runs that now wait."""
     timer_deletes: Final[list[bytes]]
@@ -308,6 +323,8 @@ def named_ledger(raw: bytes) -> bytes:
     named maps by earlier builds read too. ``CairnError`` when it is not one."""
 
 def named_effect(raw: bytes) -> bytes:
-    """A stored outbox effect (``BatchResult.outbox``) re-encoded as a msgpack named
-    map; effects stored as named maps by earlier builds read too. ``CairnError``
-    when it cannot be decoded."""
+    """A stored outbox effect that carries its templates re-encoded as a msgpack
+    named map (see ``BatchResult.outbox``): rows of earlier builds, compact or named
+    maps, for readers without the definitions. ``CairnError`` when it cannot be
+    decoded, or names its node's templates instead of carrying them (every row the
+    engine writes now): read those with ``Catalog.named_effect``."""

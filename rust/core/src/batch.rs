@@ -10,14 +10,14 @@ use crate::value::{decode_exact, Value, MAX_DEPTH};
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     /// The events, in order. An event changed after `decode` no longer matches its
-    /// `raw_attrs`, which its history row copies.
+    /// `raw_attrs`, which its history row and effects copy.
     pub events: Vec<Event>,
     /// End index (exclusive) in `events` of each part.
     pub part_ends: Vec<usize>,
     /// The decoded parts' bytes, back to back: where `raw_attrs` points.
     bytes: Vec<u8>,
     /// Per event (by index), the range of its attrs' msgpack in `bytes`; empty when
-    /// not known.
+    /// not known, or not in the forms `msgpack::write_value` writes.
     attrs_at: Vec<Range<usize>>,
 }
 
@@ -56,8 +56,11 @@ impl Batch {
     }
 
     /// The msgpack bytes event `i`'s attrs were decoded from, when it came from a
-    /// part in the form `split_frame` writes (None for `$timer` events): a history
-    /// row copies them instead of encoding the attrs again.
+    /// part in the form `split_frame` writes and they are byte for byte what
+    /// writing its attrs gives (`msgpack::write_value`: smallest forms, floats as
+    /// float 64; always so for `split_frame`'s parts, which it wrote). None
+    /// otherwise, and for `$timer` events. History rows and effects copy them
+    /// instead of encoding the attrs again: the same bytes, for less work.
     pub fn raw_attrs(&self, i: usize) -> Option<&[u8]> {
         self.attrs_at.get(i).filter(|r| !r.is_empty()).map(|r| &self.bytes[r.clone()])
     }
@@ -129,9 +132,12 @@ fn read_event(rd: &mut Reader<'_>) -> Option<(Event, Range<usize>)> {
             "ts" => fill(&mut ts, rd.int()?)?,
             "attrs" => {
                 let start = rd.pos;
+                rd.loose = false;
                 // Inside the part's array and the event's map, as serde counts depth.
                 fill(&mut attrs, rd.value(ATTRS_DEPTH)?)?;
-                at = start..rd.pos;
+                // Bytes in other forms than the writers' are not kept: copied, they
+                // would not be what writing the attrs gives.
+                at = if rd.loose { 0..0 } else { start..rd.pos };
             }
             "source" => fill(&mut source, rd.opt_str()?.map(str::to_owned))?,
             _ => return None,
@@ -187,8 +193,8 @@ mod tests {
     }
 
     /// Decode `part` and check it decodes as serde did, every attrs bytes kept
-    /// reading back as its event's attrs. Values are compared encoded: NaN is not
-    /// equal to itself.
+    /// being byte for byte what writing its event's attrs gives. Values are
+    /// compared encoded: NaN is not equal to itself.
     fn check(part: &[u8]) -> Result<Batch, FrameError> {
         let parts = [part.to_vec()];
         let got = Batch::decode(&parts);
@@ -197,7 +203,10 @@ mod tests {
         if let Ok(b) = &got {
             for (i, ev) in b.events.iter().enumerate() {
                 if let Some(raw) = b.raw_attrs(i) {
-                    assert_eq!(encode(&decode_exact::<Value>(raw).unwrap()), encode(&ev.attrs));
+                    assert_eq!(raw, encode(&ev.attrs), "{part:x?}");
+                    let mut written = Vec::new();
+                    crate::msgpack::write_value(&mut written, &ev.attrs);
+                    assert_eq!(raw, written);
                 }
             }
         }
@@ -295,6 +304,65 @@ mod tests {
         // Keys as field indices, whatever serde makes of them.
         let int_keys = [&[0x91, 0x85, 0x00, 0xa2, b'e', b'1', 0x01, 0xa2, b'c', b'1', 0x02, 0xa1, b'v', 0x03, 0x07, 0x04, 0x80][..]].concat();
         assert!(check(&int_keys).map_or(true, |b| b.raw_attrs(0).is_none()));
+    }
+
+    /// Attrs in forms the writers do not use (an int or a length in a larger form
+    /// than it needs, a float 32) decode as serde decodes them, but their bytes are
+    /// not kept: copied, they would not be what writing the attrs gives. The same
+    /// values in the writers' forms are kept.
+    #[test]
+    fn attrs_bytes_are_kept_only_in_the_writers_forms() {
+        let event = |attrs: &[u8]| {
+            let head = encode(&map(vec![("id", s("e1")), ("contact", s("c1")), ("type", s("view")), ("ts", Value::Int(7))]));
+            // The map grows by one entry: "attrs".
+            [&[0x91, head[0] + 1][..], &head[1..], &encode(&s("attrs")), attrs].concat()
+        };
+        let a = |v: &[u8]| [&[0x81, 0xa1, b'a'][..], v].concat();
+        let loose: Vec<Vec<u8>> = vec![
+            a(&[0xcc, 0x05]),
+            a(&[0xcd, 0x00, 0xff]),
+            a(&[0xce, 0x00, 0x00, 0xff, 0xff]),
+            a(&[0xcf, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+            a(&[0xd0, 0x05]),
+            a(&[0xd0, 0xe0]),
+            a(&[0xd1, 0xff, 0x80]),
+            a(&[0xd2, 0xff, 0xff, 0x80, 0x00]),
+            a(&[0xd3, 0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0]),
+            a(&[0xd3, 0, 0, 0, 0, 0, 0, 0, 1]),
+            a(&[0xca, 0x3f, 0xc0, 0, 0]),
+            a(&[0xd9, 0x01, b'x']),
+            a(&[0xda, 0x00, 0x01, b'x']),
+            a(&[0xc5, 0x00, 0x01, 0x07]),
+            a(&[0xdc, 0x00, 0x01, 0x01]),
+            a(&[0xde, 0x00, 0x01, 0xa1, b'k', 0x01]),
+            [&[0xde, 0x00, 0x01, 0xa1, b'a'][..], &[0x01]].concat(),
+            [&[0x81, 0xd9, 0x01, b'a'][..], &[0x01]].concat(),
+            a(&[0x91, 0x81, 0xa1, b'k', 0xd0, 0x01]),
+        ];
+        for attrs in &loose {
+            let b = check(&event(attrs)).unwrap();
+            assert_eq!(b.raw_attrs(0), None, "{attrs:x?}");
+        }
+        let kept: Vec<Vec<u8>> = vec![
+            a(&[0x05]),
+            a(&[0xe0]),
+            a(&[0xcc, 0x80]),
+            a(&[0xcd, 0x01, 0x00]),
+            a(&[0xce, 0x00, 0x01, 0x00, 0x00]),
+            a(&[0xcf, 0, 0, 0, 1, 0, 0, 0, 0]),
+            a(&[0xd0, 0xdf]),
+            a(&[0xd1, 0xff, 0x7f]),
+            a(&[0xd2, 0xff, 0xff, 0x7f, 0xff]),
+            a(&[0xd3, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]),
+            a(&[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]),
+            a(&[0xc4, 0x01, 0x07]),
+            a(&encode(&s(&"x".repeat(32)))),
+            a(&encode(&Value::Array((0..16).map(Value::Int).collect()))),
+        ];
+        for attrs in &kept {
+            let b = check(&event(attrs)).unwrap();
+            assert_eq!(b.raw_attrs(0), Some(&attrs[..]), "{attrs:x?}");
+        }
     }
 
     #[test]

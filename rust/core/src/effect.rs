@@ -2,9 +2,14 @@
 //!
 //! Effects are written compactly (msgpack arrays, fields in declaration order, no
 //! names): the writer structs below are borrowed from the state and the catalog on
-//! the hot path. `StoredEffect` reads a stored effect back, in that form or in the
-//! named-map form effects were stored in before, and `named_effect` turns it into
-//! the named map readers outside the core (the dispatcher, templates) use.
+//! the hot path. A message's or webhook's templates are not copied into the row:
+//! they belong to the definitions version the row names (program, version, node),
+//! which is kept for good, and the row carries `[]` in their place
+//! (`Templates::Node`). `StoredEffect` reads a stored effect back, in that form or
+//! in those stored before (templates inline; or the named map), and
+//! `named_effect_in` turns it into the named map readers outside the core (the
+//! dispatcher, templates) use, taking the templates from the catalog;
+//! `named_effect` does the same without one, for rows that carry their templates.
 //!
 //! On the hot path effects are written by their `Pack` impls (~1.35 per event:
 //! rmp-serde's per-field dispatch cost more than the rest of writing them); the
@@ -16,17 +21,46 @@ use std::collections::BTreeSet;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::definitions::ProfileNeeds;
+use crate::definitions::{Action, Catalog, NodeKind, ProfileNeeds};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Event;
 use crate::loyalty::member::Member;
-use crate::msgpack::write_map_len;
+use crate::msgpack::{write_array_len, write_map_len};
 use crate::state_writer::{fields, Pack};
 use crate::value::{decode_exact, encode, Value};
 use crate::vecmap::VecMap;
 
-/// Compact: `[text, subject, html, title]`, nil for what the message lacks.
+/// Where a payload's templates are. `Node` (written `[]`, an empty array): the
+/// templates of the effect's node, in the definitions version the row names; what
+/// the engine writes. `Inline`: in the row itself, as every effect carried them
+/// before (kept for tests and tools that write such rows).
+pub enum Templates<T> {
+    Inline(T),
+    Node,
+}
+
+impl<T: Serialize> Serialize for Templates<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        match self {
+            Templates::Inline(t) => t.serialize(s),
+            Templates::Node => s.serialize_tuple(0)?.end(),
+        }
+    }
+}
+
+impl<T: Pack> Pack for Templates<T> {
+    fn pack(&self, out: &mut Vec<u8>) {
+        match self {
+            Templates::Inline(t) => t.pack(out),
+            Templates::Node => write_array_len(out, 0),
+        }
+    }
+}
+
+/// Compact: `[text, subject, html, title]`, nil for what the message lacks: a
+/// message's templates inline (`Templates::Inline`).
 #[derive(Serialize)]
 pub struct Message<'a> {
     pub text: &'a str,
@@ -42,7 +76,33 @@ pub struct EventCtx<'a> {
     pub kind: &'a str,
     pub ts: i64,
     pub source: &'a Option<String>,
-    pub attrs: &'a Value,
+    pub attrs: Attrs<'a>,
+}
+
+/// The trigger's attributes, and the msgpack bytes they were decoded from when
+/// the trigger is the event being applied and its batch kept them
+/// (`Batch::raw_attrs`): those are exactly what writing `value` gives, and are
+/// copied instead (an event's attributes are most of the elements of its effects;
+/// `EventRows::push_packed` checks the row against serde's in debug builds).
+#[derive(Clone, Copy)]
+pub struct Attrs<'a> {
+    pub value: &'a Value,
+    pub raw: Option<&'a [u8]>,
+}
+
+impl Serialize for Attrs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl Pack for Attrs<'_> {
+    fn pack(&self, out: &mut Vec<u8>) {
+        match self.raw {
+            Some(raw) => out.extend_from_slice(raw),
+            None => self.value.pack(out),
+        }
+    }
 }
 
 /// A membership as templates see it. Compact: `[qualifying, non_qualifying,
@@ -79,8 +139,9 @@ pub struct StoredBalances {
 }
 
 /// The contact's memberships as templates see them: {program: balances},
-/// serialized straight from the state.
-pub struct LoyaltyView<'a>(pub &'a VecMap<String, Member>);
+/// serialized straight from the state; None (written `{}`, no membership) when no
+/// template of the effect's node can read them (`definitions::reads_loyalty`).
+pub struct LoyaltyView<'a>(pub Option<&'a VecMap<String, Member>>);
 
 impl<'a> Balances<'a> {
     /// What templates see of membership `b`.
@@ -99,8 +160,11 @@ impl<'a> Balances<'a> {
 
 impl Serialize for LoyaltyView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (name, b) in self.0.iter() {
+        let Some(members) = self.0 else {
+            return s.serialize_map(Some(0))?.end();
+        };
+        let mut m = s.serialize_map(Some(members.len()))?;
+        for (name, b) in members.iter() {
             m.serialize_entry(name, &Balances::of(b))?;
         }
         m.end()
@@ -154,7 +218,7 @@ pub struct AudienceChange<'a> {
     pub op: &'static str,
 }
 
-/// Compact: `[url, body]`.
+/// Compact: `[url, body]`: a webhook's call inline (`Templates::Inline`).
 #[derive(Serialize)]
 pub struct WebhookCall<'a> {
     pub url: &'a str,
@@ -168,9 +232,11 @@ pub struct WebhookCall<'a> {
 /// node, created_ms, message, audience, webhook, context]` (fields in this order;
 /// the two payloads an effect does not carry are nil): positional, because field
 /// names were about a third of an effect's bytes and most of its encoding. What the
-/// row says elsewhere is not stored twice; the named form (`named_effect`) puts it
-/// back: `kind` (which payload is there), `to` when it is the contact itself (nil
-/// here), `event_id` (the trigger's id, `context.event.id`) and `context.contact`.
+/// row says elsewhere is not stored twice; the named form (`named_effect_in`) puts
+/// it back: `kind` (which payload is there), `to` when it is the contact itself
+/// (nil here), `event_id` (the trigger's id, `context.event.id`),
+/// `context.contact`, and the templates of `message` and `webhook`, written `[]`
+/// (`Templates::Node`): those of node `node` of `program` at `version`.
 #[derive(Serialize)]
 pub struct Effect<'a> {
     pub id: &'a str,
@@ -186,9 +252,9 @@ pub struct Effect<'a> {
     pub node: &'a str,
     pub created_ms: i64,
     /// Exactly one of the three payloads is set: it is the effect's kind.
-    pub message: Option<Message<'a>>,
+    pub message: Option<Templates<Message<'a>>>,
     pub audience: Option<AudienceChange<'a>>,
-    pub webhook: Option<WebhookCall<'a>>,
+    pub webhook: Option<Templates<WebhookCall<'a>>>,
     pub context: Context<'a>,
 }
 
@@ -254,8 +320,12 @@ impl Pack for ProfileView<'_> {
 
 impl Pack for LoyaltyView<'_> {
     fn pack(&self, out: &mut Vec<u8>) {
-        write_map_len(out, self.0.len());
-        for (name, b) in self.0.iter() {
+        let Some(members) = self.0 else {
+            write_map_len(out, 0);
+            return;
+        };
+        write_map_len(out, members.len());
+        for (name, b) in members.iter() {
             name.pack(out);
             Balances::of(b).pack(out);
         }
@@ -269,10 +339,10 @@ impl Pack for Balances<'_> {
     }
 }
 
-/// A stored effect read back, in either form: the compact array `Effect` writes,
-/// or the named map effects were stored as before (its `kind`, `event_id` and
-/// `context.contact` are ignored: the payload, the trigger's id and the contact
-/// say the same).
+/// A stored effect read back, in any form: the compact array `Effect` writes
+/// (templates by reference or inline), or the named map effects were stored as
+/// before (its `kind`, `event_id` and `context.contact` are ignored: the payload,
+/// the trigger's id and the contact say the same).
 /// Fields in `Effect`'s order. Its `Serialize` (and that of its parts) writes the
 /// named form only: absent payloads are skipped, which a positional encoding
 /// cannot do; `named_effect` is the way to use it.
@@ -288,10 +358,52 @@ pub struct StoredEffect {
     pub run: u64,
     pub node: String,
     pub created_ms: i64,
-    pub message: Option<StoredMessage>,
+    pub message: Option<Carried<StoredMessage>>,
     pub audience: Option<StoredAudience>,
-    pub webhook: Option<StoredWebhook>,
+    pub webhook: Option<Carried<StoredWebhook>>,
     pub context: StoredContext,
+}
+
+/// A payload's templates as stored: by reference to the effect's node (`[]`), or
+/// inline (rows written before templates went by reference).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Carried<T> {
+    Node(ByNode),
+    Inline(T),
+}
+
+/// The `[]` that stands for the templates of the effect's node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ByNode;
+
+impl<'de> Deserialize<'de> for ByNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Empty;
+        impl<'de> serde::de::Visitor<'de> for Empty {
+            type Value = ByNode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an empty array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ByNode, A::Error> {
+                match seq.next_element::<serde::de::IgnoredAny>()? {
+                    None => Ok(ByNode),
+                    Some(_) => Err(serde::de::Error::invalid_length(1, &self)),
+                }
+            }
+        }
+        d.deserialize_seq(Empty)
+    }
+}
+
+impl<T> Carried<T> {
+    /// The templates, when the row carries them.
+    pub fn inline(&self) -> Option<&T> {
+        match self {
+            Carried::Inline(t) => Some(t),
+            Carried::Node(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -367,9 +479,42 @@ struct NamedContext<'a> {
 }
 
 impl StoredEffect {
-    /// Read a stored effect (either form); an error when `raw` is not one.
+    /// Read a stored effect (any form); an error when `raw` is not one.
     pub fn decode(raw: &[u8]) -> Result<StoredEffect, String> {
         decode_exact(raw)
+    }
+
+    /// Does the row carry its templates by reference (`[]`)?
+    pub fn by_node(&self) -> bool {
+        matches!(self.message, Some(Carried::Node(_))) || matches!(self.webhook, Some(Carried::Node(_)))
+    }
+
+    /// Put in the templates the row carries by reference: those of its node, in
+    /// the version of its program `cat` keeps (every applied version is kept). An
+    /// error when `cat` does not have that node, or it is not an action of the
+    /// effect's kind.
+    pub fn resolve(&mut self, cat: &Catalog) -> Result<(), String> {
+        if !self.by_node() {
+            return Ok(());
+        }
+        let (program, version, node) = (&self.program, self.version, &self.node);
+        let p = cat
+            .program(program, version)
+            .ok_or_else(|| format!("effect {}: program '{program}' version {version} is not in the definitions", self.id))?;
+        let action = match p.node_index(node).map(|i| &p.nodes[i].kind) {
+            Some(NodeKind::Action { action, .. }) => action,
+            _ => return Err(format!("effect {}: program '{program}' version {version} has no action node '{node}'", self.id)),
+        };
+        match (action, &mut self.message, &mut self.webhook) {
+            (Action::Send(s), Some(m @ Carried::Node(_)), _) => {
+                *m = Carried::Inline(StoredMessage { text: s.text.clone(), subject: s.subject.clone(), html: s.html.clone(), title: s.title.clone() });
+            }
+            (Action::Webhook { url, body, .. }, _, Some(w @ Carried::Node(_))) => {
+                *w = Carried::Inline(StoredWebhook { url: url.clone(), body: body.clone() });
+            }
+            _ => return Err(format!("effect {}: node '{node}' of program '{program}' version {version} is not a {} action", self.id, self.kind()?)),
+        }
+        Ok(())
     }
 
     /// "message" | "audience" | "webhook": which payload the effect carries.
@@ -388,8 +533,15 @@ impl StoredEffect {
     /// "event": {"id", "type", "ts", "source", "attrs"}, "profile", "loyalty":
     /// {program: {"qualifying", "non_qualifying", "pending_qualifying",
     /// "pending_non_qualifying", "tier", "vip", "rewards"}}}}`; an error when it does not
-    /// carry exactly one payload.
+    /// carry exactly one payload, or carries its templates by reference (`resolve`
+    /// first).
     pub fn encode_named(&self) -> Result<Vec<u8>, String> {
+        if self.by_node() {
+            return Err(format!(
+                "effect {} carries the templates of node '{}' of program '{}' version {} by reference: read it with the definitions (Catalog.named_effect)",
+                self.id, self.node, self.program, self.version
+            ));
+        }
         let named = NamedEffect {
             id: &self.id,
             kind: self.kind()?,
@@ -402,9 +554,9 @@ impl StoredEffect {
             node: &self.node,
             event_id: &self.context.event.id,
             created_ms: self.created_ms,
-            message: self.message.as_ref(),
+            message: self.message.as_ref().and_then(Carried::inline),
             audience: self.audience.as_ref(),
-            webhook: self.webhook.as_ref(),
+            webhook: self.webhook.as_ref().and_then(Carried::inline),
             context: NamedContext {
                 contact: &self.contact,
                 event: &self.context.event,
@@ -416,10 +568,20 @@ impl StoredEffect {
     }
 }
 
-/// A stored effect (either form) as the named map readers use
-/// (`StoredEffect::encode_named`).
+/// A stored effect that carries its templates (rows written before templates went
+/// by reference) as the named map readers use (`StoredEffect::encode_named`); an
+/// error for a row that carries them by reference: `named_effect_in` reads those.
 pub fn named_effect(raw: &[u8]) -> Result<Vec<u8>, String> {
     StoredEffect::decode(raw)?.encode_named()
+}
+
+/// A stored effect (any form) as the named map readers use, the templates it
+/// carries by reference taken from `cat` (`StoredEffect::resolve`): what delivery
+/// reads. Rows that carry their templates read as `named_effect` reads them.
+pub fn named_effect_in(cat: &Catalog, raw: &[u8]) -> Result<Vec<u8>, String> {
+    let mut e = StoredEffect::decode(raw)?;
+    e.resolve(cat)?;
+    e.encode_named()
 }
 
 /// Stable effect hash: xxh3_64(contact \0 event_id \0 program \0 version \0 node).
@@ -437,7 +599,7 @@ pub fn effect_hash(contact: &str, event_id: &str, program: &str, version: u64, n
 }
 
 pub fn event_ctx(ev: &Event) -> EventCtx<'_> {
-    EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: &ev.attrs }
+    EventCtx { id: &ev.id, kind: &ev.kind, ts: ev.ts, source: &ev.source, attrs: Attrs { value: &ev.attrs, raw: None } }
 }
 
 /// The 16 lowercase hex digits of `hash`: the effect id.
@@ -542,7 +704,7 @@ mod tests {
     /// The same effect in the compact form written now and the named form written
     /// before.
     fn both(w: &World, kind: Kind, to: &str) -> (Vec<u8>, Vec<u8>) {
-        let event = || EventCtx { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: &w.attrs };
+        let event = || EventCtx { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: Attrs { value: &w.attrs, raw: None } };
         let (message, audience, webhook) = match kind {
             Kind::Message => (Some(Message { text: "Hi {{ profile.name }}", subject: Some("Hello"), html: None, title: None }), None, None),
             Kind::Audience => (None, Some(AudienceChange { name: "vips", op: "add" }), None),
@@ -570,7 +732,7 @@ mod tests {
                 contact: "c1",
                 event: old::Event { id: "e0", kind: "purchase", ts: 5, source: &w.source, attrs: &w.attrs },
                 profile: profile(),
-                loyalty: LoyaltyView(&w.loyalty),
+                loyalty: LoyaltyView(Some(&w.loyalty)),
             },
         });
         let compact = encode_compact(&Effect {
@@ -583,10 +745,10 @@ mod tests {
             run: 9,
             node: "mail",
             created_ms: 1_764_000_000_000,
-            message,
+            message: message.map(Templates::Inline),
             audience,
-            webhook,
-            context: Context { event: event(), profile: profile(), loyalty: LoyaltyView(&w.loyalty) },
+            webhook: webhook.map(Templates::Inline),
+            context: Context { event: event(), profile: profile(), loyalty: LoyaltyView(Some(&w.loyalty)) },
         });
         (compact, old)
     }
@@ -642,9 +804,11 @@ mod tests {
     }
 
     /// Every part of an effect in each form it takes, written directly and by
-    /// serde: message fields present and absent, each payload, an address or not,
-    /// attrs of every msgpack kind, the whole profile (30 fields) or some of it, no,
-    /// one or 18 memberships (with rewards), strings of every length form,
+    /// serde: message fields present and absent, each payload, templates inline or
+    /// by reference, an address or not, attrs of every msgpack kind (written or
+    /// copied from the bytes they were read from), the whole
+    /// profile (30 fields) or some of it, no, one or 18 memberships (with rewards)
+    /// or none written (not read), strings of every length form,
     /// integers at every size boundary.
     #[test]
     fn the_direct_writer_writes_what_serde_writes() {
@@ -660,20 +824,25 @@ mod tests {
         many.insert("empty".into(), Member::default());
         let loyalty = [VecMap::new(), map_of([("club".to_owned(), member())]), many];
         let all_attrs = [attrs(), Value::Map(vec![]), Value::Nil];
+        // The bytes a batch keeps for them (`Batch::raw_attrs`): what serde writes.
+        let raw_attrs: Vec<Vec<u8>> = all_attrs.iter().map(encode_compact).collect();
         let sources = [None, Some("pos".to_owned()), Some(strings[5].clone())];
         let payload = |i: usize| match i {
             0..=7 => {
                 let message = Message { text: s(i), subject: (i & 1 != 0).then(|| s(i + 1)), html: (i & 2 != 0).then(|| s(i + 3)), title: (i & 4 != 0).then(|| s(i + 5)) };
-                (Some(message), None, None)
+                (Some(Templates::Inline(message)), None, None)
             }
             8 => (None, Some(AudienceChange { name: s(5), op: "add" }), None),
             9 => (None, Some(AudienceChange { name: "vips", op: "remove" }), None),
-            10 => (None, None, Some(WebhookCall { url: s(4), body: Some(s(6)) })),
-            _ => (None, None, Some(WebhookCall { url: "https://x.test/h", body: None })),
+            10 => (None, None, Some(Templates::Inline(WebhookCall { url: s(4), body: Some(s(6)) }))),
+            11 => (None, None, Some(Templates::Inline(WebhookCall { url: "https://x.test/h", body: None }))),
+            12 => (Some(Templates::Node), None, None),
+            _ => (None, None, Some(Templates::Node)),
         };
-        for i in 0..36 {
-            let (message, audience, webhook) = payload(i % 12);
-            let event = EventCtx { id: s(i), kind: s(i + 2), ts: INTS[i % INTS.len()], source: &sources[i % 3], attrs: &all_attrs[i / 12] };
+        for i in 0..42 {
+            let (message, audience, webhook) = payload(i % 14);
+            let attrs = Attrs { value: &all_attrs[i / 14], raw: (i % 4 < 2).then(|| raw_attrs[i / 14].as_slice()) };
+            let event = EventCtx { id: s(i), kind: s(i + 2), ts: INTS[i % INTS.len()], source: &sources[i % 3], attrs };
             let e = Effect {
                 id: "00000000000000ff",
                 contact: s(i + 1),
@@ -687,7 +856,7 @@ mod tests {
                 message,
                 audience,
                 webhook,
-                context: Context { event, profile: ProfileView { profile: &profile, needs: &needs[i % 3] }, loyalty: LoyaltyView(&loyalty[i / 12]) },
+                context: Context { event, profile: ProfileView { profile: &profile, needs: &needs[i % 3] }, loyalty: LoyaltyView((i % 5 != 4).then_some(&loyalty[i / 14])) },
             };
             assert!(written(&e) == encode_compact(&e), "effect {i}");
         }

@@ -64,8 +64,8 @@ impl<'a> HistoryRow<'a> {
     /// Append the row's compact bytes (the same as its `Serialize`), the event's
     /// fields written directly: an event's attributes are most of the elements a
     /// batch writes. `raw_attrs`, when known, are the msgpack bytes `attrs` was
-    /// decoded from (`Batch::raw_attrs`), copied instead: they read back as the same
-    /// value (and for a part from `split_frame` they are the same bytes).
+    /// decoded from (`Batch::raw_attrs`), which are exactly what writing `attrs`
+    /// gives: copied instead (debug builds check).
     pub fn write(&self, out: &mut Vec<u8>, raw_attrs: Option<&[u8]>) {
         use crate::msgpack::{write_array_len, write_int, write_str, write_value};
         write_array_len(out, 7);
@@ -74,7 +74,10 @@ impl<'a> HistoryRow<'a> {
         write_str(out, self.kind);
         write_int(out, self.ts);
         match raw_attrs {
-            Some(raw) => out.extend_from_slice(raw),
+            Some(raw) => {
+                out.extend_from_slice(raw);
+                debug_assert!(raw == crate::value::encode_compact(self.attrs), "raw attrs must be what write_value writes");
+            }
             None => write_value(out, self.attrs),
         }
         match self.source {

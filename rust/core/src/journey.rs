@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::definitions::arbitration::Arbitration;
 use crate::definitions::{Action, Catalog, Channel, Ctx, NodeKind, Program, Send};
-use crate::effect::{effect_hash, hex_id, AudienceChange, Context, Effect, EventCtx, LoyaltyView, Message, ProfileView, WebhookCall};
+use crate::effect::{effect_hash, hex_id, Attrs, AudienceChange, Context, Effect, EventCtx, LoyaltyView, ProfileView, Templates};
 use crate::event::Event;
 use crate::facts::value_key;
 use crate::keys::timer_key;
@@ -48,6 +48,9 @@ pub struct Cause<'e> {
     pub id: &'e str,
     pub now_ms: i64,
     pub limits: &'e Arbitration,
+    /// The msgpack bytes of the event's attrs, when its batch kept them
+    /// (`Batch::raw_attrs`): the effects of the runs it triggers copy them.
+    pub raw_attrs: Option<&'e [u8]>,
 }
 
 /// Where a message on `channel` goes for this contact, or why it cannot be sent.
@@ -146,15 +149,19 @@ pub struct TriggerRef<'t> {
     pub seq: u64,
     pub attrs: &'t Value,
     pub source: &'t Option<String>,
+    /// The bytes `attrs` was decoded from (`Batch::raw_attrs`), when the trigger is
+    /// the event being applied and they were kept: its effects copy them.
+    pub raw_attrs: Option<&'t [u8]>,
 }
 
 impl<'t> TriggerRef<'t> {
-    fn of_event(ev: &'t Event, seq: u64) -> Self {
-        TriggerRef { id: &ev.id, kind: &ev.kind, ts: ev.ts, seq, attrs: &ev.attrs, source: &ev.source }
+    fn of_event(ev: &'t Event, seq: u64, raw_attrs: Option<&'t [u8]>) -> Self {
+        TriggerRef { id: &ev.id, kind: &ev.kind, ts: ev.ts, seq, attrs: &ev.attrs, source: &ev.source, raw_attrs }
     }
 
+    /// A stored run's trigger: its attrs are written again (`msgpack::write_value`).
     fn of(t: &'t Trigger) -> Self {
-        TriggerRef { id: &t.id, kind: &t.kind, ts: t.ts, seq: t.seq, attrs: &t.attrs, source: &t.source }
+        TriggerRef { id: &t.id, kind: &t.kind, ts: t.ts, seq: t.seq, attrs: &t.attrs, source: &t.source, raw_attrs: None }
     }
 
     fn attrs(&self) -> &'t [(Text, Value)] {
@@ -175,7 +182,8 @@ struct Stop<'c> {
     wake_ms: i64,
 }
 
-/// Enter `p` for the trigger `ev` (history sequence `seq`), if its entry rules allow.
+/// Enter `p` for the trigger `ev` (history sequence `seq`), if its entry rules
+/// allow; `ev` is the event `cause` names.
 pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause: &Cause<'_>, out: &mut Out<'_>) -> RunRecord<'c> {
     let refused = |reason: String| RunRecord {
         program: &p.name,
@@ -206,7 +214,8 @@ pub fn enter<'c>(p: &'c Program, ev: &Event, seq: u64, state: &mut State, cause:
     }
     state.last_run += 1;
     let id = state.last_run;
-    let trig = TriggerRef::of_event(ev, seq);
+    debug_assert_eq!((ev.contact.as_str(), ev.id.as_str()), (cause.contact, cause.id), "the trigger is the event being applied");
+    let trig = TriggerRef::of_event(ev, seq, cause.raw_attrs);
     let mut steps = Vec::with_capacity(p.nodes.len());
     if let Some(stop) = walk(p, id, &trig, 0, state, cause, out, &mut steps) {
         state.runs.push(Run {
@@ -391,38 +400,38 @@ fn act(p: &Program, node: &str, action: &Action, run: u64, trig: &TriggerRef<'_>
             names.extend(unset.iter().map(|k| k.as_str()));
             ("updated", format!("profile fields {}", names.join(", ")))
         }
-        Action::Webhook { url, body, profile_needs } => {
-            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(url, body.as_deref(), profile_needs));
+        Action::Webhook { url, profile_needs, reads_loyalty, .. } => {
+            push_effect(p, node, run, trig, state, cause, out, "webhook", url, Payload::Webhook(profile_needs, *reads_loyalty));
             ("sent", format!("webhook {url}"))
         }
     };
     Acted::Done(outcome, reason)
 }
 
+/// What an effect carries. A message's or webhook's templates (and url) are not
+/// written: the row names its node, whose templates readers take from the catalog
+/// (`effect::named_effect_in`).
 enum Payload<'a> {
     Message(&'a Send),
     Audience(&'a str, &'static str),
-    /// url, body template, the profile fields the body reads (all without a body)
-    Webhook(&'a str, Option<&'a str>, &'a crate::definitions::ProfileNeeds),
+    /// The profile fields the body reads (all without a body), and whether it
+    /// reads the loyalty balances.
+    Webhook(&'a crate::definitions::ProfileNeeds, bool),
 }
 
 #[allow(clippy::too_many_arguments)]
 fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: &State, cause: &Cause<'_>, out: &mut Out<'_>, channel: &'static str, to: &str, payload: Payload<'_>) {
     let hex = hex_id(effect_hash(cause.contact, cause.id, &p.name, p.version, node));
     let none = crate::definitions::ProfileNeeds::none();
-    let needs = match &payload {
-        Payload::Message(s) => &s.profile_needs,
-        Payload::Webhook(.., needs) => needs,
-        Payload::Audience(..) => &none,
+    let (needs, reads_loyalty) = match &payload {
+        Payload::Message(s) => (&s.profile_needs, s.reads_loyalty),
+        Payload::Webhook(needs, reads_loyalty) => (*needs, *reads_loyalty),
+        Payload::Audience(..) => (&none, false),
     };
     let (message, audience, webhook) = match payload {
-        Payload::Message(s) => (
-            Some(Message { text: &s.text, subject: s.subject.as_deref(), html: s.html.as_deref(), title: s.title.as_deref() }),
-            None,
-            None,
-        ),
+        Payload::Message(_) => (Some(Templates::Node), None, None),
         Payload::Audience(name, op) => (None, Some(AudienceChange { name, op }), None),
-        Payload::Webhook(url, body, _) => (None, None, Some(WebhookCall { url, body })),
+        Payload::Webhook(..) => (None, None, Some(Templates::Node)),
     };
     let effect = Effect {
         id: std::str::from_utf8(&hex).expect("hex digits are ascii"),
@@ -438,9 +447,10 @@ fn push_effect(p: &Program, node: &str, run: u64, trig: &TriggerRef<'_>, state: 
         audience,
         webhook,
         context: Context {
-            event: EventCtx { id: trig.id, kind: trig.kind, ts: trig.ts, source: trig.source, attrs: trig.attrs },
+            event: EventCtx { id: trig.id, kind: trig.kind, ts: trig.ts, source: trig.source, attrs: Attrs { value: trig.attrs, raw: trig.raw_attrs } },
             profile: ProfileView { profile: &state.profile, needs },
-            loyalty: LoyaltyView(&state.loyalty),
+            // Only when a template can read them: most do not.
+            loyalty: LoyaltyView(reads_loyalty.then_some(&state.loyalty)),
         },
     };
     out.outbox.push_packed(&effect);

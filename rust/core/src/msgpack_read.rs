@@ -20,11 +20,29 @@ pub(crate) const MAX_PREALLOC: usize = 1024;
 pub struct Reader<'a> {
     buf: &'a [u8],
     pub pos: usize,
+    /// Set once a string, integer, float, bin, array or map read by `str`, `int`,
+    /// `uint` or `value` was not in the form `msgpack::write_value` (and
+    /// rmp-serde) writes it: smallest int and length forms, floats as float 64.
+    /// While it stays false, the bytes read are exactly those writing the values
+    /// again would give. The reader never clears it.
+    pub loose: bool,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader { buf, pos: 0, loose: false }
+    }
+
+    /// Note whether length `n`, written after marker `m`, was in its smallest form.
+    fn note_len(&mut self, m: u8, n: usize) {
+        let min = match m {
+            0xd9 => 32,
+            0xc5 | 0xda => 256,
+            0xdc | 0xde => 16,
+            0xc6 | 0xdb | 0xdd | 0xdf => 65_536,
+            _ => 0,
+        };
+        self.loose |= n < min;
     }
 
     /// Everything read?
@@ -96,6 +114,7 @@ impl<'a> Reader<'a> {
             m @ 0xa0..=0xbf => self.str_body((m & 0x1f) as usize),
             m @ (0xd9..=0xdb) => {
                 let n = self.len_of(m)?;
+                self.note_len(m, n);
                 self.str_body(n)
             }
             _ => None,
@@ -142,17 +161,52 @@ impl<'a> Reader<'a> {
     /// The integer after marker `m`, for the int forms only (an i128 holds both
     /// the i64 and the u64 ranges).
     fn int_body(&mut self, m: u8) -> Option<i128> {
+        // In its smallest form, an unsigned one (0xcc..=0xcf) holds what the one
+        // before cannot, a signed one (the writers' form for negative values only)
+        // what is below the one before.
         Some(match m {
             0x00..=0x7f => i128::from(m),
             0xe0..=0xff => i128::from(m as i8),
-            0xcc => i128::from(self.byte()?),
-            0xcd => i128::from(u16::from_be_bytes(self.be()?)),
-            0xce => i128::from(u32::from_be_bytes(self.be()?)),
-            0xcf => i128::from(u64::from_be_bytes(self.be()?)),
-            0xd0 => i128::from(self.byte()? as i8),
-            0xd1 => i128::from(i16::from_be_bytes(self.be()?)),
-            0xd2 => i128::from(i32::from_be_bytes(self.be()?)),
-            0xd3 => i128::from(i64::from_be_bytes(self.be()?)),
+            0xcc => {
+                let v = self.byte()?;
+                self.loose |= v <= 0x7f;
+                i128::from(v)
+            }
+            0xcd => {
+                let v = u16::from_be_bytes(self.be()?);
+                self.loose |= v <= 0xff;
+                i128::from(v)
+            }
+            0xce => {
+                let v = u32::from_be_bytes(self.be()?);
+                self.loose |= v <= 0xffff;
+                i128::from(v)
+            }
+            0xcf => {
+                let v = u64::from_be_bytes(self.be()?);
+                self.loose |= v <= 0xffff_ffff;
+                i128::from(v)
+            }
+            0xd0 => {
+                let v = self.byte()? as i8;
+                self.loose |= v >= -32;
+                i128::from(v)
+            }
+            0xd1 => {
+                let v = i16::from_be_bytes(self.be()?);
+                self.loose |= v >= -128;
+                i128::from(v)
+            }
+            0xd2 => {
+                let v = i32::from_be_bytes(self.be()?);
+                self.loose |= v >= -32_768;
+                i128::from(v)
+            }
+            0xd3 => {
+                let v = i64::from_be_bytes(self.be()?);
+                self.loose |= v >= i64::from(i32::MIN);
+                i128::from(v)
+            }
             _ => return None,
         })
     }
@@ -175,20 +229,27 @@ impl<'a> Reader<'a> {
             0xc3 => Value::Bool(true),
             0xc4..=0xc6 => {
                 let n = self.len_of(m)?;
+                self.note_len(m, n);
                 Value::Bin(self.take(n)?.to_vec())
             }
-            0xca => Value::F64(f64::from(f32::from_be_bytes(self.be()?))),
+            0xca => {
+                self.loose = true; // written back as a float 64
+                Value::F64(f64::from(f32::from_be_bytes(self.be()?)))
+            }
             0xcb => Value::F64(f64::from_be_bytes(self.be()?)),
             0xd9..=0xdb => {
                 let n = self.len_of(m)?;
+                self.note_len(m, n);
                 Value::Str(self.str_body(n)?.into())
             }
             0xdc | 0xdd => {
                 let n = self.count(m)?;
+                self.note_len(m, n);
                 self.array(n, depth)?
             }
             0xde | 0xdf => {
                 let n = self.count(m)?;
+                self.note_len(m, n);
                 self.map(n, depth)?
             }
             // 0xc1 (never used) and the extension types.

@@ -1,7 +1,7 @@
 mod common;
 
 use cairn_core::state::State;
-use cairn_core::effect::named_effect;
+use cairn_core::effect::named_effect_in;
 use cairn_core::event::named_history;
 use cairn_core::value::decode_exact;
 use cairn_core::{apply, compile, split_frame, Batch, BatchResult, Catalog, Value};
@@ -146,8 +146,8 @@ fn history_row(r: &BatchResult, n: usize) -> Value {
 }
 
 /// The `n`th effect of a result, as readers see it (named).
-fn effect(r: &BatchResult, n: usize) -> Value {
-    decode_exact(&named_effect(r.outbox.get(n).1).unwrap()).unwrap()
+fn effect(cat: &Catalog, r: &BatchResult, n: usize) -> Value {
+    decode_exact(&named_effect_in(cat, r.outbox.get(n).1).unwrap()).unwrap()
 }
 
 /// The program runs recorded in the `n`th history row of a result.
@@ -207,7 +207,7 @@ fn program_walk_sends_and_explains() {
     assert_eq!(text(&steps(run)[0], "reason"), "attr store_code = 'MI' equals 'MI': true; profile tag = 'vip' exists: true => yes");
     assert_eq!(text(&steps(run)[2], "reason"), "no 'phone' in profile");
     let key = r.outbox.get(0).0;
-    let eff = effect(&r, 0);
+    let eff = effect(&cat, &r, 0);
     // Key: the history sequence of the causing event (2: the profile event was 1),
     // then the effect's index within that event.
     assert_eq!(key, &[&2u64.to_be_bytes()[..], &0u32.to_be_bytes()[..]].concat()[..]);
@@ -245,7 +245,7 @@ fn effect_context_carries_the_profile_fields_templates_read() {
     let cat = cairn_core::compile(&bytes(&doc), 1).unwrap();
     let set = vec![("first_name", s("Ann")), ("city", s("Milano")), ("email", s("a@b.c")), ("tag", s("vip"))];
     let r = run(&cat, vec![profile("p1", "c1", set), event("s1", "c1", "signup", 5, map(vec![]))], &[]);
-    let eff = effect(&r, 0);
+    let eff = effect(&cat, &r, 0);
     let want = map(vec![("city", s("Milano")), ("first_name", s("Ann"))]);
     assert_eq!(eff.get("context").unwrap().get("profile"), Some(&want));
 }
@@ -266,11 +266,11 @@ fn decision_no_branch_and_filter() {
 fn push_falls_back_to_contact() {
     let cat = catalog();
     let r = run(&cat, vec![event("i", "c9", "app_install", 1, map(vec![]))], &[]);
-    let eff = effect(&r, 0);
+    let eff = effect(&cat, &r, 0);
     assert_eq!(eff.get("to"), Some(&s("c9")));
     assert_eq!(eff.get("message").unwrap().get("title"), Some(&s("Hi")));
     let r = run(&cat, vec![profile("p", "c9", vec![("push_token", s("tok"))]), event("i", "c9", "app_install", 1, map(vec![]))], &[]);
-    let eff = effect(&r, 0);
+    let eff = effect(&cat, &r, 0);
     assert_eq!(eff.get("to"), Some(&s("tok")));
 }
 

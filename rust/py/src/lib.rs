@@ -316,6 +316,15 @@ impl Catalog {
         rows(py, out)
     }
 
+    /// A stored outbox effect (any form) as a msgpack named map, the templates it
+    /// carries by reference (its node's, in the program version it names) taken
+    /// from these definitions: what delivery reads. Rows that carry their
+    /// templates read as `named_effect` reads them.
+    fn named_effect<'py>(&self, py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let named = core::effect::named_effect_in(&self.inner, raw).map_err(|e| CairnError::new_err(format!("effect: {e}")))?;
+        Ok(PyBytes::new(py, &named))
+    }
+
     /// The contacts among `states` ((key, state) rows) in segment `name` at `now_ms`.
     fn segment_members<'py>(&self, py: Python<'py>, name: &str, states: Vec<(PyBackedBytes, PyBackedBytes)>, now_ms: i64) -> PyResult<Bound<'py, PyList>> {
         let cat = &self.inner;
@@ -534,8 +543,10 @@ fn named_history<'py>(py: Python<'py>, raw: &[u8], seq: u64) -> PyResult<Bound<'
     Ok(PyBytes::new(py, &named))
 }
 
-/// A stored outbox effect as a msgpack named map (effects are stored compactly, as
-/// arrays; effects stored as named maps before read too).
+/// A stored outbox effect that carries its templates as a msgpack named map
+/// (effects stored compactly before templates went by reference, or as named
+/// maps). A row the engine writes now names its node's templates instead: read
+/// it with `Catalog.named_effect`; here it is an error.
 #[pyfunction]
 fn named_effect<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let named = core::effect::named_effect(raw).map_err(|e| CairnError::new_err(format!("effect: {e}")))?;

@@ -18,7 +18,7 @@ pub use compile::{compile, compile_next};
 pub use condition::{Cond, Ctx};
 pub use facts::FactDef;
 pub use loyalty::{Join, LoyaltyProgram, PointKind, Rule};
-pub use needs::ProfileNeeds;
+pub use needs::{reads_loyalty, ProfileNeeds};
 pub use types::{AttrType, Channel};
 pub use when::{Until, Wake};
 
@@ -41,6 +41,9 @@ pub struct Send {
     pub title: Option<String>,
     /// Profile fields the templates read: what the effect's context carries.
     pub profile_needs: ProfileNeeds,
+    /// Can a template read the loyalty balances (`needs::reads_loyalty`)? Else the
+    /// effect's context carries none.
+    pub reads_loyalty: bool,
 }
 
 /// What an Action node does.
@@ -53,8 +56,9 @@ pub enum Action {
     Audience { name: String, add: bool },
     /// Change profile fields in the contact's state, at once.
     UpdateProfile { set: Vec<(String, crate::value::Value)>, unset: Vec<String> },
-    /// Call a webhook with a rendered body (JSON of the context when no template).
-    Webhook { url: String, body: Option<String>, profile_needs: ProfileNeeds },
+    /// Call a webhook with a rendered body (JSON of the context when no template:
+    /// then the context carries the whole profile and the loyalty balances).
+    Webhook { url: String, body: Option<String>, profile_needs: ProfileNeeds, reads_loyalty: bool },
 }
 
 #[derive(Debug, Clone)]

@@ -1,9 +1,11 @@
 //! Which profile fields a message's templates read, so an outbox effect carries
-//! those and not the whole profile (smaller rows, less personal data at rest).
+//! those and not the whole profile (smaller rows, less personal data at rest), and
+//! whether they read the loyalty balances at all.
 //!
 //! Conservative by construction: any use of `profile` other than `profile.NAME` or
 //! `profile['NAME']` (a loop, a filter on the whole map, `profile.get(...)`) means
-//! the whole profile.
+//! the whole profile; any `loyalty` that is not part of a longer name means the
+//! balances.
 
 use std::collections::BTreeSet;
 
@@ -55,6 +57,27 @@ impl ProfileNeeds {
     }
 }
 
+/// Can `template` read the contact's loyalty balances? Templates see them as the
+/// variable `loyalty` only (their other variables are `contact`, `event`,
+/// `profile` and `recent`: `channels/templates.py`, `template_context`), and
+/// Jinja reaches a variable by its name alone. Conservatively, the word `loyalty`
+/// anywhere counts (`event.loyalty`, a string or a comment too); only longer
+/// names made of ASCII letters, digits and `_` (`loyalty_id`, `myloyalty`) do
+/// not, as Jinja names are case-sensitive.
+pub fn reads_loyalty(template: &str) -> bool {
+    let bytes = template.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = template[from..].find("loyalty") {
+        let at = from + pos;
+        from = at + "loyalty".len();
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        if !before.is_some_and(is_ident) && !bytes.get(from).copied().is_some_and(is_ident) {
+            return true;
+        }
+    }
+    false
+}
+
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -97,6 +120,19 @@ mod tests {
                    fields(&["city", "first_name", "tag"]));
         assert_eq!(needs(&["{{ event.total_amount }} {{ contact }}"]), fields(&[]));
         assert_eq!(needs(&["{{ event.profile }} {{ my_profile }} {{ profiles }}"]), fields(&[]));
+    }
+
+    #[test]
+    fn loyalty_is_read_when_named() {
+        for reads in ["{{ loyalty.club.qualifying }}", "{{loyalty['club']}}", "{% for p, b in loyalty.items() %}{% endfor %}",
+                      "{{ loyalty|tojson }}", "{% set l = loyalty %}", "{{ event.loyalty }}", "'loyalty'", "x\nloyalty", "loyalty",
+                      "{{ (loyalty) }}", "{{-loyalty-}}", "éloyalty", "loyaltyé"] {
+            assert!(reads_loyalty(reads), "{reads}");
+        }
+        for not in ["", "Hi {{ profile.name }}", "{{ event.loyalty_id }}", "{{ myloyalty }}", "{{ loyalty2 }}", "Loyal customer?",
+                    "{{ Loyalty }}", "{{ LOYALTY }}", "{{ loyalty_club }} {{ _loyalty }}"] {
+            assert!(!reads_loyalty(not), "{not}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::compile::{cond, event_ref, Cx, Errs};
 use super::model::{BranchDoc, NodeDoc, ProgramDoc, SendDoc};
 use super::types::{channel_names, Channel};
 use super::when::{compile_wait, Zone};
-use super::{Action, Entry, Goal, Node, NodeKind, Program, ProfileNeeds, Send};
+use super::{reads_loyalty, Action, Entry, Goal, Node, NodeKind, Program, ProfileNeeds, Send};
 use crate::dates::parse_duration;
 
 /// The keys each node type takes (besides id and type).
@@ -347,7 +347,9 @@ fn build_action(n: &NodeDoc, np: &str, errs: &mut Errs) -> Option<Action> {
         Some(b) => profile_needs.scan(b),
         None => profile_needs = ProfileNeeds::All,
     }
-    Some(Action::Webhook { url: w.url.clone(), body: w.body.clone(), profile_needs })
+    // Without a body the receiver gets the context as JSON, balances included.
+    let reads_loyalty = w.body.as_deref().is_none_or(reads_loyalty);
+    Some(Action::Webhook { url: w.url.clone(), body: w.body.clone(), profile_needs, reads_loyalty })
 }
 
 fn build_send(s: &SendDoc, sp: &str, errs: &mut Errs) -> Option<Send> {
@@ -379,10 +381,12 @@ fn build_send(s: &SendDoc, sp: &str, errs: &mut Errs) -> Option<Send> {
     }
     let text = text?;
     let mut profile_needs = ProfileNeeds::none();
-    for t in [Some(&text), s.subject.as_ref(), s.html.as_ref(), s.title.as_ref()].into_iter().flatten() {
+    let templates = [Some(&text), s.subject.as_ref(), s.html.as_ref(), s.title.as_ref()];
+    for t in templates.into_iter().flatten() {
         profile_needs.scan(t);
     }
-    Some(Send { channel, text, subject: s.subject.clone(), html: s.html.clone(), title: s.title.clone(), profile_needs })
+    let reads_loyalty = templates.into_iter().flatten().any(|t| reads_loyalty(t));
+    Some(Send { channel, text, subject: s.subject.clone(), html: s.html.clone(), title: s.title.clone(), profile_needs, reads_loyalty })
 }
 
 /// Every node reachable from the entry node, and every cycle through a waiting node.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use cairn_core::definitions::compile_next;
-use cairn_core::effect::named_effect;
+use cairn_core::effect::named_effect_in;
 use cairn_core::event::named_history;
 use cairn_core::keys::parse_timer_key;
 use cairn_core::state::State;
@@ -41,6 +41,8 @@ pub struct Shard {
     pub ids: u64,
     /// Every effect written: (channel, contact, node, text).
     pub sent: Vec<(String, String, String, String)>,
+    /// Every outbox row written, in order, as stored: (key, value).
+    pub outbox: Vec<(Vec<u8>, Vec<u8>)>,
     /// Every history row written, in order, as stored.
     pub stored_history: Vec<Vec<u8>>,
     /// The same rows as readers see them (named maps, as rows were stored before
@@ -65,8 +67,9 @@ impl Shard {
         for k in &r.timer_deletes {
             self.timers.remove(k);
         }
-        for (_, v) in r.outbox.iter() {
-            let e: Value = decode_exact(&named_effect(v).unwrap()).unwrap();
+        for (k, v) in r.outbox.iter() {
+            self.outbox.push((k.to_vec(), v.to_vec()));
+            let e: Value = decode_exact(&named_effect_in(cat, v).unwrap()).unwrap();
             let text = e.get("message").and_then(|m| m.get("text")).and_then(Value::as_str).unwrap_or("").to_owned();
             let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             self.sent.push((field("channel"), field("contact"), field("node"), text));
