@@ -129,9 +129,18 @@ struct NamedHistory<'a, R> {
 
 /// A stored history row (either form) as the msgpack named map
 /// `{"id", "contact", "type", "ts", "attrs", "source", "seq", "runs"}`, `seq` being
-/// the row's key; an error when `raw` is not a history row.
+/// the row's key; an error when `raw` is not a history row. Decision traces read
+/// as a fallback text without the definitions: see `named_history_with`.
 pub fn named_history(raw: &[u8], seq: u64) -> Result<Vec<u8>, String> {
-    let row: StoredHistory<Value> = decode_exact(raw)?;
+    named_history_with(raw, seq, None)
+}
+
+/// `named_history` with the decision traces of its steps rendered as the text
+/// they stand for, from the programs of `cat` (`trace::render`); text reasons (rows
+/// stored before traces, and every other step) stay as stored.
+pub fn named_history_with(raw: &[u8], seq: u64, cat: Option<&crate::definitions::Catalog>) -> Result<Vec<u8>, String> {
+    let mut row: StoredHistory<Value> = decode_exact(raw)?;
+    crate::trace::render_runs(cat, &mut row.runs, &row.attrs);
     let named = NamedHistory {
         id: &row.id,
         contact: &row.contact,
@@ -167,7 +176,7 @@ mod tests {
             program: "p",
             version: 2,
             run: 7,
-            steps: vec![Step { node: "check", outcome: "yes", reason: "attr amount = 3 gte 1: true => yes".into() }, Step { node: "done", outcome: "end", reason: String::new() }],
+            steps: vec![Step { node: "check", outcome: "yes", reason: "attr amount = 3 gte 1: true => yes".into() }, Step { node: "done", outcome: "end", reason: "".into() }],
         }]
     }
 
