@@ -184,6 +184,9 @@ def store(tmp_path):
 
 
 
+_DECIDED = ("yes", "no", "branch", "else")
+
+
 def _stored(store: ShardStore) -> list[tuple[bytes, bytes]]:
     with store.env.begin() as txn:
         return list(txn.cursor(store.dbs["history"]))
@@ -200,20 +203,21 @@ def test_decision_reasons_are_stored_as_traces_and_other_reasons_as_text(store):
     for _key, raw in _stored(store):
         for run in msgpack.unpackb(raw)[6]:
             for node, outcome, reason in run[3]:
-                if outcome in ("yes", "no", "branch", "else") and node != "pick":
+                if outcome in _DECIDED:
                     # [mode, observed values...]: mode 1 (values stored) after a wait.
                     assert isinstance(reason, list) and reason[0] in (0, 1), (node, reason)
                     decisions += 1
                 else:
                     assert isinstance(reason, str), (node, reason)
                     others += 1
-    assert (decisions, others) == (19, 21)
+    assert decisions == sum(1 for step in EXPECTED if step[3] in _DECIDED) == 18
+    assert others == len(EXPECTED) - decisions
     # The $timer row of ann's third run: 'later' read the trigger's attributes
-    # (stored, mode 1), then the profile; 'after_mark' the profile it had just set.
+    # (stored: mode 1), then the profile; 'after_mark' the profile it had just set.
     rows = {msgpack.unpackb(raw)[0]: msgpack.unpackb(raw) for _, raw in _stored(store)}
     steps = {(run[2], node): reason for run in rows["$timer:3:1764003600000"][6] for node, _, reason in run[3]}
     assert steps[(3, "later")] == [1, 30, "RM", "gold"]
-    assert steps[(3, "after_mark")] == [0, "silver"]
+    assert steps[(3, "after_mark")] == [1, "silver"]
     # An entered run reads its own row's attributes: only what the row lacks is kept.
     steps = {(run[2], node): reason for run in rows["o2"][6] for node, _, reason in run[3]}
     assert steps[(2, "big")] == [0]
