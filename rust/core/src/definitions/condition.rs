@@ -555,6 +555,7 @@ impl Op {
 
 impl Leaf {
     /// The value the leaf reads (nil counts as missing).
+    #[inline(always)]
     fn find<'v>(&self, ctx: &Ctx<'v>) -> Option<&'v Value> {
         match self.subject {
             Subject::Attr => map_get(ctx.attrs, &self.name),
@@ -564,6 +565,7 @@ impl Leaf {
     }
 
     /// (result, wrong type) of the leaf on what it found, at `ts`.
+    #[inline(always)]
     fn judge(&self, found: Option<&Value>, ts: i64) -> (bool, bool) {
         match found {
             None => (matches!(self.op, Op::NotExists), false),
@@ -574,6 +576,7 @@ impl Leaf {
         }
     }
 
+    #[inline]
     fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
         let found = self.find(ctx);
         let (result, wrong_type) = self.judge(found, ctx.ts);
