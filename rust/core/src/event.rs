@@ -222,8 +222,11 @@ mod tests {
         assert_eq!(named_history(&compact, 42).unwrap(), old);
         assert!(compact.len() + 40 < old.len(), "{} vs {}", compact.len(), old.len());
         assert_eq!(StoredHistory::read_event(&compact).unwrap(), ev);
-        // The hand-written writer of the hot path writes the same bytes.
-        for (e, r) in [(&ev, &runs[..]), (&Event { source: None, ..ev.clone() }, &[][..])] {
+        // The hand-written writer of the hot path writes the same bytes, a
+        // decision trace included.
+        let mut traced = runs.clone();
+        traced[0].steps[0].reason = crate::state::Reason::Trace(vec![0x92, 0x01, 0xa3, b'v', b'i', b'p']);
+        for (e, r) in [(&ev, &runs[..]), (&ev, &traced[..]), (&Event { source: None, ..ev.clone() }, &[][..])] {
             let mut written = Vec::new();
             HistoryRow::new(e, r).write(&mut written, None);
             assert_eq!(written, encode_compact(&HistoryRow::new(e, r)));
