@@ -526,9 +526,12 @@ class ShardStore:
 
     def _history_rows(self, txn: lmdb.Transaction, keys: list[bytes]) -> list[dict[str, Any]]:
         """The history rows found under ``keys``, in order, as dicts: rows are stored
-        compactly, without their sequence (the key); the core names them."""
+        compactly, without their sequence (the key), decision reasons as traces; the
+        core names them and renders the traces as text with the catalog (which keeps
+        every program version applied)."""
         found = txn.cursor(self.dbs["history"]).getmulti(keys)
-        return [_unpack(_core.named_history(raw, _SEQ.unpack(key)[0])) for key, raw in found]
+        named = self.catalog.named_history
+        return [_unpack(named(raw, _SEQ.unpack(key)[0])) for key, raw in found]
 
     def _history_seqs(self, txn: lmdb.Transaction, contact: str) -> list[bytes]:
         """The history keys of ``contact``'s events, oldest first: the latest ids

@@ -168,11 +168,12 @@ segments:
 
 def _rewrite_named(store: ShardStore) -> None:
     """Store every history row and outbox effect as the named maps earlier builds
-    wrote (the core's named forms are those bytes exactly), retries included."""
+    wrote (the core's named forms, decision reasons rendered as text, are those
+    bytes exactly), retries included."""
     with store.env.begin(write=True) as txn:
         history = txn.cursor(store.dbs["history"])
         for key, raw in list(history):
-            txn.put(key, _core.named_history(raw, int.from_bytes(key, "big")), db=store.dbs["history"])
+            txn.put(key, store.catalog.named_history(raw, int.from_bytes(key, "big")), db=store.dbs["history"])
         for key, raw in list(txn.cursor(store.dbs["outbox"])):
             txn.put(key, store.catalog.named_effect(raw), db=store.dbs["outbox"])
         for key, raw in list(txn.cursor(store.dbs["retry"])):

@@ -49,6 +49,16 @@ class Catalog:
     def version(self) -> int:
         """The catalog version given to ``compile`` (0 for ``empty_catalog()``)."""
 
+    def named_history(self, raw: bytes, seq: int) -> bytes:
+        """``named_history(raw, seq)`` with the decision traces of the row's steps
+        rendered as the text they stand for (e.g. ``"attr total_amount = 148 gte
+        140: true => yes"``): the program is found by the run's (name, version)
+        among this catalog's current and retired programs, and its node's condition
+        is replayed on the stored observations. A trace whose program version is not
+        here (or that does not fit its node) reads as the fallback text
+        ``"decision trace [...]: <why>"``, never an error. ``CairnError`` when
+        ``raw`` is not a history row. What stores and explain read rows with."""
+
     def summary(self) -> dict[str, Any]:
         """``{"version": int, "strict_types": bool, "interaction_types": [lowercased
         names], "declared_attributes": {type: {attribute: type}}, "builtin_types":
@@ -223,9 +233,12 @@ class BatchResult:
     """(seq8 shard history sequence, history row). Append-only: sequences only
     grow. Rows are stored compactly, as the msgpack array ``[id, contact, type, ts,
     attrs, source, runs]`` (the sequence is the key); read one with
-    ``named_history``: the normalized event map plus ``"seq"`` and ``"runs"``: what
-    this event did to each program run, each the array ``[program, version, run id
-    (0: not entered), [[node, outcome, reason], ...]]``."""
+    ``Catalog.named_history``: the normalized event map plus ``"seq"`` and
+    ``"runs"``: what this event did to each program run, each the array ``[program,
+    version, run id (0: not entered), [[node, outcome, reason], ...]]``. As stored,
+    the reason of a decision or splitter step is a trace, the array ``[mode,
+    observed values...]`` (docs/architecture.md, "Explain"), which
+    ``Catalog.named_history`` renders as text; every other reason is text."""
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
     ledger: Final[Rows]
@@ -314,7 +327,10 @@ def named_state(contact: str, raw: bytes) -> bytes:
 def named_history(raw: bytes, seq: int) -> bytes:
     """A stored history row (``BatchResult.history``) re-encoded as a msgpack named
     map, ``seq`` being its key's sequence; rows stored as named maps by earlier
-    builds read too. ``CairnError`` when it cannot be decoded."""
+    builds read too. Text reasons read as stored; decision traces need the
+    definitions (``Catalog.named_history``) and read here as the fallback text
+    ``"decision trace [...]: read without the definitions"``. ``CairnError`` when
+    it cannot be decoded."""
 
 def named_ledger(raw: bytes) -> bytes:
     """A stored ledger row (``BatchResult.ledger``) re-encoded as a msgpack named map

@@ -216,7 +216,14 @@ where
         out.next_seq += 1;
         runs.clear();
         let before = out.outbox.len();
-        let cause = Cause { contact: &ev.contact, id: &ev.id, now_ms, limits: &cat.arbitration, raw_attrs: batch.raw_attrs(i) };
+        let cause = Cause {
+            contact: &ev.contact,
+            id: &ev.id,
+            now_ms,
+            limits: &cat.arbitration,
+            raw_attrs: batch.raw_attrs(i),
+            text_reasons: cat.text_reasons,
+        };
         let mut o = Out { outbox: EventRows { rows: &mut out.outbox, seq, first: before }, timers: &mut timers };
         if ev.kind == TIMER_EVENT {
             let (run, at) = journey::timer_of(ev);

@@ -132,9 +132,18 @@ struct NamedHistory<'a, R> {
 
 /// A stored history row (either form) as the msgpack named map
 /// `{"id", "contact", "type", "ts", "attrs", "source", "seq", "runs"}`, `seq` being
-/// the row's key; an error when `raw` is not a history row.
+/// the row's key; an error when `raw` is not a history row. Decision traces read
+/// as a fallback text without the definitions: see `named_history_with`.
 pub fn named_history(raw: &[u8], seq: u64) -> Result<Vec<u8>, String> {
-    let row: StoredHistory<Value> = decode_exact(raw)?;
+    named_history_with(raw, seq, None)
+}
+
+/// `named_history` with the decision traces of its steps rendered as the text
+/// they stand for, from the programs of `cat` (`trace::render`); text reasons (rows
+/// stored before traces, and every other step) stay as stored.
+pub fn named_history_with(raw: &[u8], seq: u64, cat: Option<&crate::definitions::Catalog>) -> Result<Vec<u8>, String> {
+    let mut row: StoredHistory<Value> = decode_exact(raw)?;
+    crate::trace::render_runs(cat, &mut row.runs, &row.attrs);
     let named = NamedHistory {
         id: &row.id,
         contact: &row.contact,
@@ -170,7 +179,7 @@ mod tests {
             program: "p",
             version: 2,
             run: 7,
-            steps: vec![Step { node: "check", outcome: "yes", reason: "attr amount = 3 gte 1: true => yes".into() }, Step { node: "done", outcome: "end", reason: String::new() }],
+            steps: vec![Step { node: "check", outcome: "yes", reason: "attr amount = 3 gte 1: true => yes".into() }, Step { node: "done", outcome: "end", reason: "".into() }],
         }]
     }
 
@@ -216,8 +225,11 @@ mod tests {
         assert_eq!(named_history(&compact, 42).unwrap(), old);
         assert!(compact.len() + 40 < old.len(), "{} vs {}", compact.len(), old.len());
         assert_eq!(StoredHistory::read_event(&compact).unwrap(), ev);
-        // The hand-written writer of the hot path writes the same bytes.
-        for (e, r) in [(&ev, &runs[..]), (&Event { source: None, ..ev.clone() }, &[][..])] {
+        // The hand-written writer of the hot path writes the same bytes, a
+        // decision trace included.
+        let mut traced = runs.clone();
+        traced[0].steps[0].reason = crate::state::Reason::Trace(vec![0x92, 0x01, 0xa3, b'v', b'i', b'p']);
+        for (e, r) in [(&ev, &runs[..]), (&ev, &traced[..]), (&Event { source: None, ..ev.clone() }, &[][..])] {
             let mut written = Vec::new();
             HistoryRow::new(e, r).write(&mut written, None);
             assert_eq!(written, encode_compact(&HistoryRow::new(e, r)));

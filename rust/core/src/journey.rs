@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::facts::value_key;
 use crate::keys::timer_key;
 use crate::rows::EventRows;
-use crate::state::{Run, RunRecord, State, Step, Trigger};
+use crate::state::{Reason, Run, RunRecord, State, Step, Trigger};
 use crate::value::{map_get, Text, Value};
 
 /// The type of the events timers come back as.
@@ -51,6 +51,8 @@ pub struct Cause<'e> {
     /// The msgpack bytes of the event's attrs, when its batch kept them
     /// (`Batch::raw_attrs`): the effects of the runs it triggers copy them.
     pub raw_attrs: Option<&'e [u8]>,
+    /// Store decision reasons as text rather than traces (`Catalog::text_reasons`).
+    pub text_reasons: bool,
 }
 
 /// Where a message on `channel` goes for this contact, or why it cannot be sent.
@@ -100,7 +102,7 @@ pub fn triggers(p: &Program, ev: &Event, state: &State) -> bool {
 }
 
 fn step<'c>(node: &'c str, outcome: &'static str, reason: String) -> Step<'c> {
-    Step { node, outcome, reason }
+    Step { node, outcome, reason: Reason::Text(reason) }
 }
 
 /// The parts joined: reasons on the hot path are built without `format!`, which
@@ -152,16 +154,19 @@ pub struct TriggerRef<'t> {
     /// The bytes `attrs` was decoded from (`Batch::raw_attrs`), when the trigger is
     /// the event being applied and they were kept: its effects copy them.
     pub raw_attrs: Option<&'t [u8]>,
+    /// The trigger is the event whose history row the steps go to (a run entering
+    /// on it): that row holds its attributes, so decision traces need not.
+    pub own_row: bool,
 }
 
 impl<'t> TriggerRef<'t> {
     fn of_event(ev: &'t Event, seq: u64, raw_attrs: Option<&'t [u8]>) -> Self {
-        TriggerRef { id: &ev.id, kind: &ev.kind, ts: ev.ts, seq, attrs: &ev.attrs, source: &ev.source, raw_attrs }
+        TriggerRef { id: &ev.id, kind: &ev.kind, ts: ev.ts, seq, attrs: &ev.attrs, source: &ev.source, raw_attrs, own_row: true }
     }
 
     /// A stored run's trigger: its attrs are written again (`msgpack::write_value`).
     fn of(t: &'t Trigger) -> Self {
-        TriggerRef { id: &t.id, kind: &t.kind, ts: t.ts, seq: t.seq, attrs: &t.attrs, source: &t.source, raw_attrs: None }
+        TriggerRef { id: &t.id, kind: &t.kind, ts: t.ts, seq: t.seq, attrs: &t.attrs, source: &t.source, raw_attrs: None, own_row: false }
     }
 
     fn attrs(&self) -> &'t [(Text, Value)] {
@@ -242,35 +247,31 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
         let ctx = Ctx { attrs: trig.attrs(), profile: &state.profile, ts: cause.now_ms, facts: &state.facts };
         match &node.kind {
             NodeKind::Decision { when, yes, no } => {
-                let mut reason = String::with_capacity(128);
-                let r = when.eval(&ctx, Some(&mut reason));
-                let outcome = if r { "yes" } else { "no" };
-                reason.push_str(" => ");
-                reason.push_str(outcome);
-                steps.push(step(id, outcome, reason));
+                let (r, reason) = if cause.text_reasons {
+                    let (r, text) = crate::trace::decision_text(when, &ctx);
+                    (r, Reason::Text(text))
+                } else {
+                    let (r, trace) = crate::trace::decision(when, &ctx, !trig.own_row);
+                    (r, Reason::Trace(trace))
+                };
+                steps.push(Step { node: id, outcome: if r { "yes" } else { "no" }, reason });
                 at = if r { *yes } else { *no };
             }
             NodeKind::Splitter { branches, otherwise } => {
-                let mut reason = String::with_capacity(128);
-                let hit = branches.iter().position(|(c, _)| {
-                    let mut t = String::new();
-                    let r = c.eval(&ctx, Some(&mut t));
-                    if !reason.is_empty() {
-                        reason.push_str(" | ");
-                    }
-                    reason.push_str(&t);
-                    r
-                });
+                let (hit, reason) = if cause.text_reasons {
+                    let (hit, text) = crate::trace::splitter_text(branches, &ctx);
+                    (hit, Reason::Text(text))
+                } else {
+                    let (hit, trace) = crate::trace::splitter(branches, &ctx, !trig.own_row);
+                    (hit, Reason::Trace(trace))
+                };
                 match hit {
                     Some(i) => {
-                        reason.push_str(" => branch ");
-                        reason.push_str(itoa::Buffer::new().format(i + 1));
-                        steps.push(step(id, "branch", reason));
+                        steps.push(Step { node: id, outcome: "branch", reason });
                         at = branches[i].1;
                     }
                     None => {
-                        reason.push_str(" => else");
-                        steps.push(step(id, "else", reason));
+                        steps.push(Step { node: id, outcome: "else", reason });
                         at = *otherwise;
                     }
                 }

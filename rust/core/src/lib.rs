@@ -21,6 +21,7 @@ pub mod loyalty;
 pub mod rows;
 pub mod simulate;
 pub mod state;
+pub mod trace;
 mod state_reader;
 mod state_writer;
 pub mod value;

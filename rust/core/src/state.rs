@@ -28,7 +28,29 @@ pub struct Step<'a> {
     /// "deferred", "retry", "dropped", "updated", "end", "goal", "not_entered"
     /// (docs/definitions.md).
     pub outcome: &'static str,
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// Why a step went where it went, as stored in its history row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// Readable text (a msgpack str).
+    Text(String),
+    /// The trace of a decision or splitter, rendered as text when read
+    /// (`crate::trace`): the msgpack bytes of the array `[mode, observed values...]`.
+    Trace(Vec<u8>),
+}
+
+impl From<String> for Reason {
+    fn from(s: String) -> Reason {
+        Reason::Text(s)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(s: &str) -> Reason {
+        Reason::Text(s.to_owned())
+    }
 }
 
 /// What one event did to one program run: why the contact went where it went
@@ -91,7 +113,11 @@ impl Serialize for Step<'_> {
         let mut t = s.serialize_tuple_struct("Step", 3)?;
         t.serialize_field(self.node)?;
         t.serialize_field(self.outcome)?;
-        t.serialize_field(&self.reason)?;
+        match &self.reason {
+            Reason::Text(text) => t.serialize_field(text)?,
+            // Not the hot path (`RunRecord::write` copies the bytes): read them back.
+            Reason::Trace(bytes) => t.serialize_field(&crate::value::decode_exact::<Value>(bytes).map_err(serde::ser::Error::custom)?)?,
+        }
         t.end()
     }
 }
@@ -110,7 +136,10 @@ impl RunRecord<'_> {
             write_array_len(out, 3);
             write_str(out, step.node);
             write_str(out, step.outcome);
-            write_str(out, &step.reason);
+            match &step.reason {
+                Reason::Text(text) => write_str(out, text),
+                Reason::Trace(bytes) => out.extend_from_slice(bytes),
+            }
         }
     }
 }

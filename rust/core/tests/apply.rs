@@ -2,7 +2,7 @@ mod common;
 
 use cairn_core::state::State;
 use cairn_core::effect::named_effect_in;
-use cairn_core::event::named_history;
+use cairn_core::event::named_history_with;
 use cairn_core::value::decode_exact;
 use cairn_core::{apply, compile, split_frame, Batch, BatchResult, Catalog, Value};
 use common::*;
@@ -138,11 +138,12 @@ fn state_of(r: &BatchResult, contact: &str) -> State {
     State::decode(contact, v).unwrap()
 }
 
-/// The `n`th history row of a result, as readers see it (named).
-fn history_row(r: &BatchResult, n: usize) -> Value {
+/// The `n`th history row of a result, as readers see it (named, decision traces
+/// rendered with the catalog).
+fn history_row(cat: &Catalog, r: &BatchResult, n: usize) -> Value {
     let (key, raw) = r.history.get(n);
     let seq = u64::from_be_bytes(key.try_into().unwrap());
-    decode_exact(&named_history(raw, seq).unwrap()).unwrap()
+    decode_exact(&named_history_with(raw, seq, Some(cat)).unwrap()).unwrap()
 }
 
 /// The `n`th effect of a result, as readers see it (named).
@@ -151,8 +152,8 @@ fn effect(cat: &Catalog, r: &BatchResult, n: usize) -> Value {
 }
 
 /// The program runs recorded in the `n`th history row of a result.
-fn runs_of(r: &cairn_core::apply::BatchResult, n: usize) -> Vec<Value> {
-    let row = history_row(r, n);
+fn runs_of(cat: &Catalog, r: &cairn_core::apply::BatchResult, n: usize) -> Vec<Value> {
+    let row = history_row(cat, r, n);
     match row.get("runs") {
         Some(Value::Array(runs)) => runs.clone(),
         other => panic!("history row without runs: {other:?}"),
@@ -197,7 +198,7 @@ fn program_walk_sends_and_explains() {
     );
     assert_eq!((r.accepted, r.duplicates, r.effects), (2, 0, 1));
     assert_eq!(state_of(&r, "c1").events, 2);
-    let runs = runs_of(&r, 1);
+    let runs = runs_of(&cat, &r, 1);
     let run = &runs[0];
     assert_eq!(field(run, 0), &s("milan_vip"));
     assert_eq!(field(run, 1), &i(2));
@@ -255,8 +256,8 @@ fn decision_no_branch_and_filter() {
     let cat = catalog();
     let r = run(&cat, vec![purchase("e1", "c1", "RM", 50), purchase("e2", "c1", "MI", 5)], &[]);
     // The second purchase is filtered out (amount < 10): no run in its history row.
-    assert!(runs_of(&r, 1).is_empty());
-    let run = &runs_of(&r, 0)[0];
+    assert!(runs_of(&cat, &r, 1).is_empty());
+    let run = &runs_of(&cat, &r, 0)[0];
     assert_eq!(text(&steps(run)[0], "reason"), "attr store_code = 'RM' equals 'MI': false => no");
     assert_eq!(text(&steps(run)[1], "outcome"), "end");
     assert_eq!(r.effects, 0);
@@ -352,7 +353,7 @@ fn state_carries_across_batches() {
     assert_eq!((st.events, r1.next_seq, r2.next_seq), (3, 3, 4));
     assert_eq!(st.profile.get("tag"), Some(&s("x")));
     assert_eq!(st.loyalty["club"].non_qualifying, 100);
-    assert_eq!(runs_of(&r2, 0).len(), 1, "the run is in the history row of the event that caused it");
+    assert_eq!(runs_of(&cat, &r2, 0).len(), 1, "the run is in the history row of the event that caused it");
     assert_eq!(r2.history.get(0).0, &3u64.to_be_bytes()[..]);
     assert_eq!(r2.ledger.get(0).0, &[&3u64.to_be_bytes()[..], &0u32.to_be_bytes()[..]].concat()[..]);
     let bad = vec![(b"c1".to_vec(), b"\x01".to_vec())];

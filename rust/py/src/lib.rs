@@ -167,6 +167,16 @@ impl Catalog {
         self.inner.version
     }
 
+    /// A stored history row as a msgpack named map, like `named_history`, with the
+    /// decision traces of its steps rendered as text from this catalog's programs
+    /// (every applied version is kept); a trace whose program version is not here
+    /// reads as a fallback text.
+    fn named_history<'py>(&self, py: Python<'py>, raw: &[u8], seq: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let named = core::event::named_history_with(raw, seq, Some(&self.inner))
+            .map_err(|e| CairnError::new_err(format!("history row {seq}: {e}")))?;
+        Ok(PyBytes::new(py, &named))
+    }
+
     fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = &self.inner;
         let d = PyDict::new(py);
@@ -536,7 +546,8 @@ fn named_state<'py>(py: Python<'py>, contact: &str, raw: &[u8]) -> PyResult<Boun
 
 /// A stored history row as a msgpack named map, `seq` being its key (history rows
 /// are stored compactly, as arrays without their sequence; rows stored as named
-/// maps before read too).
+/// maps before read too). Decision traces need the definitions to read as text
+/// (`Catalog.named_history`): here they read as a fallback text.
 #[pyfunction]
 fn named_history<'py>(py: Python<'py>, raw: &[u8], seq: u64) -> PyResult<Bound<'py, PyBytes>> {
     let named = core::event::named_history(raw, seq).map_err(|e| CairnError::new_err(format!("history row {seq}: {e}")))?;

@@ -554,38 +554,61 @@ impl Op {
 }
 
 impl Leaf {
-    fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
-        let found = match self.subject {
+    /// The value the leaf reads (nil counts as missing).
+    #[inline(always)]
+    fn find<'v>(&self, ctx: &Ctx<'v>) -> Option<&'v Value> {
+        match self.subject {
             Subject::Attr => map_get(ctx.attrs, &self.name),
             Subject::Profile => ctx.profile.get(&self.name),
         }
-        .filter(|v| !matches!(v, Value::Nil));
-        let (result, wrong_type) = match found {
+        .filter(|v| !matches!(v, Value::Nil))
+    }
+
+    /// (result, wrong type) of the leaf on what it found, at `ts`.
+    #[inline(always)]
+    fn judge(&self, found: Option<&Value>, ts: i64) -> (bool, bool) {
+        match found {
             None => (matches!(self.op, Op::NotExists), false),
-            Some(v) => match self.op.test(v, ctx.ts) {
+            Some(v) => match self.op.test(v, ts) {
                 Some(r) => (r, false),
                 None => (false, true),
             },
-        };
+        }
+    }
+
+    #[inline]
+    fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
+        let found = self.find(ctx);
+        let (result, wrong_type) = self.judge(found, ctx.ts);
         if let Some(out) = trace {
-            if !out.is_empty() {
-                out.push_str("; ");
-            }
-            out.push_str(&self.trace_subject);
-            match found {
-                None => out.push_str(" missing"),
-                Some(v) => {
-                    out.push_str(" = ");
-                    write_value(out, v);
-                }
-            }
-            out.push_str(&self.trace_op);
-            out.push_str(if result { ": true" } else { ": false" });
-            if wrong_type {
-                out.push_str(" (wrong type)");
-            }
+            self.write_trace(out, found, result, wrong_type);
         }
         result
+    }
+
+    /// "attr total_amount = 148 gte 140: true", after "; " unless first.
+    fn write_trace(&self, out: &mut String, found: Option<&Value>, result: bool, wrong_type: bool) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&self.trace_subject);
+        match found {
+            None => out.push_str(" missing"),
+            Some(v) => {
+                out.push_str(" = ");
+                write_value(out, v);
+            }
+        }
+        out.push_str(&self.trace_op);
+        out.push_str(if result { ": true" } else { ": false" });
+        if wrong_type {
+            out.push_str(" (wrong type)");
+        }
+    }
+
+    /// Does the leaf's result depend on "now" (not stored in a history row)?
+    fn reads_now(&self) -> bool {
+        matches!(self.op, Op::WithinLast(_))
     }
 }
 
@@ -606,28 +629,45 @@ pub(crate) fn write_value(out: &mut String, v: &Value) {
 }
 
 impl HistoryLeaf {
-    fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
+    /// How many counted events match, None when the trigger lacks the `same`
+    /// attribute (nothing matches then).
+    fn observe(&self, ctx: &Ctx<'_>) -> Option<usize> {
         let key = match &self.same {
-            None => Some(String::new()),
-            Some(a) => map_get(ctx.attrs, a).and_then(crate::facts::value_key),
+            None => String::new(),
+            Some(a) => map_get(ctx.attrs, a).and_then(crate::facts::value_key)?,
         };
         let since = self.within_ms.map_or(i64::MIN, |w| ctx.ts.saturating_sub(w));
-        let n = key.as_deref().map_or(0, |k| crate::facts::count(ctx.facts, self.fact, k, since));
-        let result = self.count.test(&Value::Int(n as i64), ctx.ts).unwrap_or(false);
+        Some(crate::facts::count(ctx.facts, self.fact, &key, since))
+    }
+
+    fn judge(&self, n: usize) -> bool {
+        // Count comparisons never read the time.
+        self.count.test(&Value::Int(n as i64), 0).unwrap_or(false)
+    }
+
+    fn eval(&self, ctx: &Ctx<'_>, trace: Option<&mut String>) -> bool {
+        let n = self.observe(ctx);
+        let result = self.judge(n.unwrap_or(0));
         if let Some(out) = trace {
-            if !out.is_empty() {
-                out.push_str("; ");
-            }
-            out.push_str(&self.trace);
-            if let (Some(a), None) = (&self.same, &key) {
-                let _ = write!(out, " (trigger has no {a})");
-            }
-            out.push_str(" count = ");
-            out.push_str(itoa::Buffer::new().format(n));
-            out.push_str(&self.count_trace);
-            out.push_str(if result { ": true" } else { ": false" });
+            self.write_trace(out, n, result);
         }
         result
+    }
+
+    /// "event view same product_id within 7d count = 2 gt 1: true", after "; "
+    /// unless first.
+    fn write_trace(&self, out: &mut String, n: Option<usize>, result: bool) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&self.trace);
+        if let (Some(a), None) = (&self.same, n) {
+            let _ = write!(out, " (trigger has no {a})");
+        }
+        out.push_str(" count = ");
+        out.push_str(itoa::Buffer::new().format(n.unwrap_or(0)));
+        out.push_str(&self.count_trace);
+        out.push_str(if result { ": true" } else { ": false" });
     }
 }
 
@@ -671,6 +711,117 @@ impl Cond {
                     let _ = write!(out, "; not => {r}");
                 }
                 r
+            }
+        }
+    }
+}
+
+/// What a condition observed, read back from a stored trace (`crate::trace`): the
+/// values its leaves saw, in evaluation order.
+pub struct Observed<'a> {
+    /// The attributes `attr` leaves read when their values were not stored (those of
+    /// the history row's own event); None: every `attr` leaf's value was stored.
+    pub attrs: Option<&'a [(Text, Value)]>,
+    /// The stored observations, consumed as the leaves are replayed.
+    pub values: std::slice::Iter<'a, Value>,
+}
+
+impl Cond {
+    /// Evaluate without text, appending to `out` (msgpack, `*n` counting the
+    /// elements written) what cannot be recomputed from the history row: per leaf
+    /// evaluated, in order, the value a `profile` leaf saw (nil when missing), the
+    /// value an `attr` leaf saw when `store_attrs` (otherwise the row's event holds
+    /// it), the count of a history leaf (nil when the trigger lacks its `same`
+    /// attribute), and, after a `within_last` leaf, its result (it depends on now).
+    /// `replay` renders from these exactly the text `eval` writes.
+    pub fn record(&self, ctx: &Ctx<'_>, store_attrs: bool, out: &mut Vec<u8>, n: &mut usize) -> bool {
+        match self {
+            Cond::Leaf(l) => {
+                let found = l.find(ctx);
+                let (result, _) = l.judge(found, ctx.ts);
+                if store_attrs || l.subject == Subject::Profile {
+                    crate::msgpack::write_value(out, found.unwrap_or(&Value::Nil));
+                    *n += 1;
+                }
+                if l.reads_now() {
+                    crate::msgpack::write_bool(out, result);
+                    *n += 1;
+                }
+                result
+            }
+            Cond::History(h) => {
+                let count = h.observe(ctx);
+                match count {
+                    Some(c) => crate::msgpack::write_uint(out, c as u64),
+                    None => crate::msgpack::write_nil(out),
+                }
+                *n += 1;
+                h.judge(count.unwrap_or(0))
+            }
+            Cond::Segment(_, inner) => inner.record(ctx, store_attrs, out, n),
+            Cond::All(items) => items.iter().all(|c| c.record(ctx, store_attrs, out, n)),
+            Cond::Any(items) => items.iter().any(|c| c.record(ctx, store_attrs, out, n)),
+            Cond::Not(inner) => !inner.record(ctx, store_attrs, out, n),
+        }
+    }
+
+    /// Evaluate again from what `record` stored, appending the text `eval` with a
+    /// trace would have written. None when the observations do not fit the
+    /// condition (too few, or of the wrong kind).
+    pub fn replay(&self, obs: &mut Observed<'_>, trace: &mut String) -> Option<bool> {
+        match self {
+            Cond::Leaf(l) => {
+                let found = match (l.subject, obs.attrs) {
+                    (Subject::Attr, Some(attrs)) => map_get(attrs, &l.name),
+                    _ => Some(obs.values.next()?),
+                }
+                .filter(|v| !matches!(v, Value::Nil));
+                // The time only matters to within_last, whose result was stored.
+                let (mut result, wrong_type) = l.judge(found, 0);
+                if l.reads_now() {
+                    result = match obs.values.next()? {
+                        Value::Bool(b) => *b,
+                        _ => return None,
+                    };
+                }
+                l.write_trace(trace, found, result, wrong_type);
+                Some(result)
+            }
+            Cond::History(h) => {
+                let count = match obs.values.next()? {
+                    Value::Nil => None,
+                    Value::Int(c) if *c >= 0 => Some(*c as usize),
+                    _ => return None,
+                };
+                let result = h.judge(count.unwrap_or(0));
+                h.write_trace(trace, count, result);
+                Some(result)
+            }
+            Cond::Segment(name, inner) => {
+                let r = inner.replay(obs, trace)?;
+                let _ = write!(trace, "; in segment {name} => {r}");
+                Some(r)
+            }
+            Cond::All(items) => {
+                for c in items {
+                    if !c.replay(obs, trace)? {
+                        return Some(false);
+                    }
+                }
+                Some(true)
+            }
+            Cond::Any(items) => {
+                for c in items {
+                    if c.replay(obs, trace)? {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+            Cond::Not(inner) => {
+                let r = !inner.replay(obs, trace)?;
+                let _ = write!(trace, "; not => {r}");
+                Some(r)
             }
         }
     }

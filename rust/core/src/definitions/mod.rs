@@ -221,6 +221,10 @@ pub struct Catalog {
     /// name -> (version, index in `programs` followed by `retired`): waiting runs
     /// find their program on every event of their contact.
     pub program_index: rustc_hash::FxHashMap<String, Vec<(u64, usize)>>,
+    /// Store decision reasons as text, as builds before decision traces did
+    /// (`trace`): for tests that compare the text rendered from traces with it.
+    #[doc(hidden)]
+    pub text_reasons: bool,
 }
 
 impl Catalog {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use cairn_core::definitions::compile_next;
 use cairn_core::effect::named_effect_in;
-use cairn_core::event::named_history;
+use cairn_core::event::named_history_with;
 use cairn_core::keys::parse_timer_key;
 use cairn_core::state::State;
 use cairn_core::value::{decode_exact, encode};
@@ -46,7 +46,7 @@ pub struct Shard {
     /// Every history row written, in order, as stored.
     pub stored_history: Vec<Vec<u8>>,
     /// The same rows as readers see them (named maps, as rows were stored before
-    /// they were compact).
+    /// they were compact; decision traces rendered as text with the catalog).
     pub history: Vec<Value>,
     /// Every ledger row written, in order.
     pub ledger: Vec<Value>,
@@ -76,7 +76,7 @@ impl Shard {
         }
         for (k, v) in r.history.iter() {
             let seq = u64::from_be_bytes(k.try_into().unwrap());
-            self.history.push(decode_exact(&named_history(v, seq).unwrap()).unwrap());
+            self.history.push(decode_exact(&named_history_with(v, seq, Some(cat)).unwrap()).unwrap());
             self.stored_history.push(v.to_vec());
         }
         for (_, v) in r.ledger.iter() {
