@@ -16,7 +16,8 @@ use crate::value::Value;
 /// Most elements reserved up front for one array or map (lengths are untrusted).
 pub(crate) const MAX_PREALLOC: usize = 1024;
 
-/// Reads msgpack from `buf`, starting at `pos`.
+/// Reads msgpack from `buf`, starting at `pos`. Copying one is how to look ahead.
+#[derive(Clone, Copy)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pub pos: usize,
@@ -30,6 +31,16 @@ impl<'a> Reader<'a> {
     /// Everything read?
     pub fn at_end(&self) -> bool {
         self.pos == self.buf.len()
+    }
+
+    /// The bytes from `start` to where the reader is.
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start..self.pos]
+    }
+
+    /// The next value's marker byte, not read.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
     }
 
     fn byte(&mut self) -> Option<u8> {
@@ -196,6 +207,85 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Skip one value that `value(depth)` would read (None where it answers None),
+    /// and tell whether its bytes are the ones `msgpack::write_value` (and
+    /// rmp-serde) write for the value read: smallest int and length forms, floats
+    /// as float 64. When they are, the bytes can be copied instead of read and
+    /// written again.
+    pub fn skip(&mut self, depth: usize) -> Option<bool> {
+        let m = self.byte()?;
+        Some(match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => true,
+            0xcc..=0xd3 => smallest_int(m, self.int_body(m)?),
+            0x80..=0x8f => self.skip_map((m & 0x0f) as usize, depth)?,
+            0x90..=0x9f => self.skip_array((m & 0x0f) as usize, depth)?,
+            0xa0..=0xbf => {
+                self.str_body((m & 0x1f) as usize)?;
+                true
+            }
+            0xc4..=0xc6 => {
+                let n = self.len_of(m)?;
+                self.take(n)?;
+                smallest_len(m, n)
+            }
+            // A float 32 reads as an f64, written back as a float 64.
+            0xca => {
+                self.take(4)?;
+                false
+            }
+            0xcb => {
+                self.take(8)?;
+                true
+            }
+            0xd9..=0xdb => {
+                let n = self.len_of(m)?;
+                self.str_body(n)?;
+                smallest_len(m, n)
+            }
+            0xdc | 0xdd => {
+                let n = self.count(m)?;
+                self.skip_array(n, depth)? & smallest_len(m, n)
+            }
+            0xde | 0xdf => {
+                let n = self.count(m)?;
+                self.skip_map(n, depth)? & smallest_len(m, n)
+            }
+            _ => return None,
+        })
+    }
+
+    fn skip_array(&mut self, n: usize, depth: usize) -> Option<bool> {
+        let depth = depth.checked_sub(1)?;
+        let mut smallest = true;
+        for _ in 0..n {
+            smallest &= self.skip(depth)?;
+        }
+        Some(smallest)
+    }
+
+    fn skip_map(&mut self, n: usize, depth: usize) -> Option<bool> {
+        let depth = depth.checked_sub(1)?;
+        let mut smallest = true;
+        for _ in 0..n {
+            smallest &= self.key()?.1;
+            smallest &= self.skip(depth)?;
+        }
+        Some(smallest)
+    }
+
+    /// A map key (str forms only), and whether its form is the smallest for its
+    /// length.
+    pub fn key(&mut self) -> Option<(&'a str, bool)> {
+        match self.byte()? {
+            m @ 0xa0..=0xbf => Some((self.str_body((m & 0x1f) as usize)?, true)),
+            m @ (0xd9..=0xdb) => {
+                let n = self.len_of(m)?;
+                Some((self.str_body(n)?, smallest_len(m, n)))
+            }
+            _ => None,
+        }
+    }
+
     fn array(&mut self, n: usize, depth: usize) -> Option<Value> {
         let depth = depth.checked_sub(1)?;
         let mut items = Vec::with_capacity(n.min(MAX_PREALLOC));
@@ -213,6 +303,35 @@ impl<'a> Reader<'a> {
             entries.push((k, self.value(depth)?));
         }
         Some(Value::Map(entries))
+    }
+}
+
+/// Is `i`, read after int marker `m`, written in the form `msgpack::write_int`
+/// (or `write_uint` above `i64::MAX`) writes it in?
+fn smallest_int(m: u8, i: i128) -> bool {
+    match m {
+        0xcc => i > 0x7f,
+        0xcd => i > 0xff,
+        0xce => i > 0xffff,
+        0xcf => i > 0xffff_ffff,
+        0xd0 => i < -32,
+        0xd1 => i < -0x80,
+        0xd2 => i < -0x8000,
+        0xd3 => i < -0x8000_0000,
+        _ => true,
+    }
+}
+
+/// Is length `n`, read after marker `m` (str, bin, array, map forms with a length
+/// field), written in the smallest form for it?
+fn smallest_len(m: u8, n: usize) -> bool {
+    match m {
+        0xd9 => n > 31,
+        0xdc | 0xde => n > 15,
+        0xc5 | 0xda => n > 0xff,
+        0xc6 | 0xdb | 0xdd | 0xdf => n > 0xffff,
+        // bin 8: bin has no smaller form.
+        _ => true,
     }
 }
 
