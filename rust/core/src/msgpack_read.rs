@@ -380,6 +380,41 @@ mod tests {
         assert_eq!(read(&[0xca, 0x3f, 0xc0, 0, 0]), Some(Value::F64(1.5)));
     }
 
+    /// `skip` takes what `value` reads, as far, and calls smallest exactly the
+    /// bytes `write_value` writes for the value read.
+    #[test]
+    fn skips_what_it_reads() {
+        let v = Value::Map(vec![
+            ("ints".into(), Value::Array([0, 127, 128, 255, 256, 65_535, 65_536, -1, -32, -33, -128, -129, i64::MIN, i64::MAX].map(Value::Int).to_vec())),
+            ("big".into(), Value::UInt(u64::MAX)),
+            ("s".into(), Value::Str("x".repeat(40).into())),
+            ("f".into(), Value::F64(1.5)),
+            ("b".into(), Value::Bin(vec![1, 2])),
+            ("m".into(), Value::Map((0..16).map(|i| (format!("k{i}").into(), Value::Nil)).collect())),
+            ("l".into(), Value::Array(vec![Value::Bool(true), Value::Array(vec![Value::Array(vec![])])])),
+        ]);
+        let bytes = encode(&v);
+        // Wider forms, written by hand: each is a value `write_value` writes smaller.
+        let wider: [&[u8]; 12] = [
+            &[0xcc, 5], &[0xcd, 0, 200], &[0xd1, 1, 0], &[0xd0, 5], &[0xd0, 0xf0], &[0xca, 0x3f, 0xc0, 0, 0],
+            &[0xd9, 1, b'a'], &[0xda, 0, 1, b'a'], &[0xc5, 0, 1, 9], &[0xdc, 0, 1, 0xc0], &[0xde, 0, 0], &[0x81, 0xd9, 1, b'k', 0xc0],
+        ];
+        let inputs = crate::mutants::mutants(&bytes, 20_000).chain(wider.iter().map(|w| w.to_vec())).chain([bytes.clone()]);
+        let (mut smallest, mut wide) = (0, 0);
+        for input in inputs {
+            let (mut a, mut b) = (Reader::new(&input), Reader::new(&input));
+            let (read, skipped) = (a.value(4), b.skip(4));
+            assert_eq!(read.is_some(), skipped.is_some(), "{input:02x?}");
+            let (Some(read), Some(skipped)) = (read, skipped) else { continue };
+            assert_eq!(a.pos, b.pos);
+            let mut written = Vec::new();
+            crate::msgpack::write_value(&mut written, &read);
+            assert_eq!(skipped, written == input[..b.pos], "{input:02x?}");
+            if skipped { smallest += 1 } else { wide += 1 }
+        }
+        assert!(smallest > 100 && wide > 100, "{smallest} {wide}");
+    }
+
     #[test]
     fn refuses_what_it_does_not_read() {
         for bytes in [

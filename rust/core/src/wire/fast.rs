@@ -350,3 +350,102 @@ impl Part {
         self.bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::compile;
+
+    fn s(x: &str) -> Value {
+        Value::Str(x.into())
+    }
+
+    fn map(entries: Vec<(&str, Value)>) -> Value {
+        Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    fn catalog() -> Catalog {
+        let attributes = map(vec![("total_amount", s("number")), ("store_code", s("text")), ("at", s("date")), ("lines", s("list"))]);
+        let it = map(vec![("name", s("Purchase")), ("channel", s("store")), ("source", s("api")), ("attributes", attributes)]);
+        let aerger = map(vec![("name", s("Ärger")), ("channel", s("store")), ("source", s("api"))]);
+        let doc = map(vec![("strict_types", Value::Bool(true)), ("interaction_types", Value::Array(vec![it, aerger]))]);
+        compile(&encode(&doc), 1).unwrap()
+    }
+
+    /// The fast path's own answer for the event `ev` (msgpack): its part bytes, or
+    /// None when it hands the event to serde.
+    fn written(cat: &Catalog, ev: &[u8]) -> Option<Vec<u8>> {
+        let mut rd = Reader::new(ev);
+        let fields = plain_event(&mut rd, &mut Types { cat, seen: Vec::new() }, 7)?;
+        assert!(rd.at_end());
+        let mut out = Vec::new();
+        write_event(&mut out, &fields);
+        Some(out)
+    }
+
+    /// Plainly valid events are written here, not handed to serde, and as serde
+    /// writes them: the identity tests of `split_frame` test this writer.
+    #[test]
+    fn writes_plain_events_as_serde_does() {
+        let cat = catalog();
+        let ev = |extra: Vec<(&str, Value)>| {
+            let mut e = vec![("id", s("b1-1")), ("contact", s("c1")), ("type", s("purchase")), ("ts", Value::Int(1_700_000_000_000))];
+            for (k, v) in extra {
+                e.retain(|(ek, _)| *ek != k);
+                e.push((k, v));
+            }
+            map(e)
+        };
+        let purchase = map(vec![("total_amount", Value::Int(37)), ("store_code", s("MI")), ("currency", s("EUR"))]);
+        let events = vec![
+            ev(vec![("attrs", purchase.clone())]),
+            ev(vec![("type", s("PURCHASE")), ("attrs", purchase.clone()), ("source", s("pos"))]),
+            ev(vec![("type", s("Ärger")), ("ts", Value::Nil), ("attrs", Value::Nil), ("source", Value::Nil)]),
+            ev(vec![("type", s("view")), ("id", s(&"x".repeat(128))), ("contact", s(&"é".repeat(128)))]),
+            ev(vec![("extra", map(vec![("a", Value::Array(vec![Value::Bin(vec![1])]))])), ("ts", Value::Int(i64::MIN))]),
+            ev(vec![(
+                "attrs",
+                map(vec![
+                    ("at", s("2024-01-02")),
+                    ("lines", Value::Array(vec![map(vec![("qty", Value::Int(-40_000)), ("price", Value::F64(1.5))])])),
+                    ("big", Value::UInt(u64::MAX)),
+                    ("ünï", s(&"y".repeat(300))),
+                    ("total_amount", Value::Nil),
+                ]),
+            )]),
+        ];
+        for e in &events {
+            let expected = encode(&validate(&cat, e.clone(), 7).unwrap());
+            assert_eq!(written(&cat, &encode(e)), Some(expected), "{e:?}");
+        }
+        // Attrs before the type, checked once it is known.
+        let attrs_first = map(vec![("attrs", purchase), ("id", s("e")), ("contact", s("c")), ("type", s("purchase"))]);
+        assert!(written(&cat, &encode(&attrs_first)).is_some());
+        let wrong_first = map(vec![("attrs", map(vec![("at", s("soon"))])), ("id", s("e")), ("contact", s("c")), ("type", s("purchase"))]);
+        assert_eq!(written(&cat, &encode(&wrong_first)), None);
+    }
+
+    #[test]
+    fn hands_other_events_to_serde() {
+        let cat = catalog();
+        let ev = |ty: &str, attrs: Value| map(vec![("id", s("e")), ("contact", s("c")), ("type", s(ty)), ("attrs", attrs)]);
+        for e in [
+            ev("$profile", map(vec![("set", map(vec![]))])),
+            ev("gym", map(vec![])),
+            ev("purchase", map(vec![("total_amount", s("12"))])),
+            ev("purchase", map(vec![("at", Value::UInt(u64::MAX))])),
+            ev("purchase", Value::Array(vec![])),
+            map(vec![("id", s("e")), ("type", s("view"))]),
+        ] {
+            assert_eq!(written(&cat, &encode(&e)), None, "{e:?}");
+        }
+        // Attrs in a wider form than serde writes: a uint 16 for 5.
+        let mut wide = encode(&ev("view", Value::Nil));
+        assert_eq!(wide.pop(), Some(0xc0));
+        wide.extend_from_slice(&[0x81, 0xa1, b'n', 0xcd, 0, 5]);
+        assert_eq!(written(&cat, &wide), None);
+        wide.truncate(wide.len() - 3);
+        wide.push(5);
+        assert!(written(&cat, &wide).is_some());
+    }
+}
