@@ -33,6 +33,11 @@ impl<'a> Reader<'a> {
         self.pos == self.buf.len()
     }
 
+    /// How many bytes are left to read.
+    pub fn rest(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// The bytes from `start` to where the reader is.
     pub fn since(&self, start: usize) -> &'a [u8] {
         &self.buf[start..self.pos]
@@ -91,6 +96,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn str_body(&mut self, n: usize) -> Option<&'a str> {
         let bytes = self.take(n)?;
         if bytes.is_ascii() {
@@ -98,7 +104,7 @@ impl<'a> Reader<'a> {
             // ids) are short and ASCII, where `from_utf8`'s set-up cost the most.
             return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
-        std::str::from_utf8(bytes).ok()
+        utf8(bytes)
     }
 
     /// A string (str forms only).
@@ -212,7 +218,25 @@ impl<'a> Reader<'a> {
     /// rmp-serde) write for the value read: smallest int and length forms, floats
     /// as float 64. When they are, the bytes can be copied instead of read and
     /// written again.
+    #[inline]
     pub fn skip(&mut self, depth: usize) -> Option<bool> {
+        // The usual scalars of an event here, the rest (and nesting) in `skip_more`.
+        match self.peek()? {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => {
+                self.pos += 1;
+                Some(true)
+            }
+            m @ 0xa0..=0xbf => {
+                self.pos += 1;
+                self.str_body((m & 0x1f) as usize)?;
+                Some(true)
+            }
+            _ => self.skip_more(depth),
+        }
+    }
+
+    #[inline(never)]
+    fn skip_more(&mut self, depth: usize) -> Option<bool> {
         let m = self.byte()?;
         Some(match m {
             0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => true,
@@ -273,8 +297,20 @@ impl<'a> Reader<'a> {
         Some(smallest)
     }
 
+    /// A map key's bytes (str forms only), not checked to be UTF-8: for a key
+    /// compared with known names, which are (the caller checks any other).
+    pub fn key_bytes(&mut self) -> Option<&'a [u8]> {
+        let n = match self.byte()? {
+            m @ 0xa0..=0xbf => (m & 0x1f) as usize,
+            m @ (0xd9..=0xdb) => self.len_of(m)?,
+            _ => return None,
+        };
+        self.take(n)
+    }
+
     /// A map key (str forms only), and whether its form is the smallest for its
     /// length.
+    #[inline]
     pub fn key(&mut self) -> Option<(&'a str, bool)> {
         match self.byte()? {
             m @ 0xa0..=0xbf => Some((self.str_body((m & 0x1f) as usize)?, true)),
@@ -304,6 +340,11 @@ impl<'a> Reader<'a> {
         }
         Some(Value::Map(entries))
     }
+}
+
+#[cold]
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Is `i`, read after int marker `m`, written in the form `msgpack::write_int`

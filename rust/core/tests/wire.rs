@@ -603,11 +603,22 @@ fn nesting_near_serdes_limit_is_decided_alike() {
 
 #[test]
 fn parts_of_every_header_size() {
-    // 15, 16 and 70,000 events in one part: fixarray, array 16, array 32 headers.
-    for n in [15i64, 16, 65_535, 65_536, 70_000] {
-        let events = (0..n).map(|k| map(vec![("id", s(&k.to_string())), ("contact", s("c")), ("type", s("view"))])).collect();
-        assert!(fast_took(&Catalog::empty(), &frame(events), 1, 0), "{n}");
+    // Fixarray, array 16 and array 32 headers, of the size the even share of the
+    // events over the shards needs or not (all events on one contact, or one
+    // event on another).
+    let event = |k: i64, contact: &str| map(vec![("id", s(&k.to_string())), ("contact", s(contact)), ("type", s("view"))]);
+    let (a, b) = ("c1", (0..).map(|k| format!("c{k}")).find(|c| shard_of(c, 2) != shard_of("c1", 2)).unwrap());
+    for n in [15i64, 16, 40] {
+        let one_contact = frame((0..n).map(|k| event(k, a)).collect());
+        let one_other = frame((0..n).map(|k| event(k, if k == 0 { &b } else { a })).collect());
+        for shards in [1, 2] {
+            assert!(fast_took(&Catalog::empty(), &one_contact, shards, 0), "{n}");
+            assert!(fast_took(&Catalog::empty(), &one_other, shards, 0), "{n}");
+        }
     }
+    let big = frame((0..65_536).map(|k| event(k, a)).collect());
+    assert!(fast_took(&Catalog::empty(), &big, 1, 0));
+    assert!(fast_took(&Catalog::empty(), &big, 2, 0));
 }
 
 // --- A generated stream of frames.

@@ -66,11 +66,7 @@ pub fn split(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Option<Fr
                 seq = true;
                 out.seq = if rd.nil() { None } else { Some(rd.uint()?) };
             }
-            "events" if op && parts.is_none() => {
-                let mut p = Parts::new(shards, frame.len());
-                events(cat, &mut rd, now_ms, &mut p, &mut out)?;
-                parts = Some(p);
-            }
+            "events" if op && parts.is_none() => parts = Some(events(cat, &mut rd, shards, now_ms, &mut out)?),
             "op" | "seq" | "events" => return None,
             _ => {
                 rd.skip(VALUE_DEPTH)?;
@@ -84,11 +80,12 @@ pub fn split(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Option<Fr
     Some(out)
 }
 
-/// Split the events list at `rd` into `parts`, counting them and noting
+/// The parts of the events list at `rd`, counting the events and noting
 /// rejections in `out`.
-fn events(cat: &Catalog, rd: &mut Reader<'_>, now_ms: i64, parts: &mut Parts, out: &mut FrameSplit) -> Option<()> {
+fn events(cat: &Catalog, rd: &mut Reader<'_>, shards: u32, now_ms: i64, out: &mut FrameSplit) -> Option<Parts> {
     let n = rd.array_len()?;
     out.total = n;
+    let mut parts = Parts::new(shards, rd.rest(), n);
     let mut types = Types { cat, seen: Vec::new() };
     for i in 0..n {
         let start = rd.pos;
@@ -104,7 +101,7 @@ fn events(cat: &Catalog, rd: &mut Reader<'_>, now_ms: i64, parts: &mut Parts, ou
             Err((code, msg)) => out.rejected.push((i, code, msg)),
         }
     }
-    Some(())
+    Some(parts)
 }
 
 /// An event's fields as they will be written: `kind` lowercased, `ts` and
@@ -126,20 +123,21 @@ fn plain_event<'a>(rd: &mut Reader<'a>, types: &mut Types<'_>, now_ms: i64) -> O
     // are checked against them after the loop.
     let (mut declared, mut unchecked) = (None, false);
     for _ in 0..rd.map_len()? {
-        match rd.key()?.0 {
-            "id" => fill(&mut id, sized(rd.str()?, 128)?)?,
-            "contact" => fill(&mut contact, sized(rd.str()?, 256).filter(|c| !c.as_bytes().contains(&0))?)?,
-            "type" => {
+        match rd.key_bytes()? {
+            b"id" => fill(&mut id, sized(rd.str()?, 128)?)?,
+            b"contact" => fill(&mut contact, sized(rd.str()?, 256).filter(|c| !c.as_bytes().contains(&0))?)?,
+            b"type" => {
                 fill(&mut kind, lowercase(sized(rd.str()?, 128)?))?;
                 declared = Some(types.declared(kind.as_deref()?)?);
             }
-            "ts" => fill(&mut ts, if rd.nil() { now_ms } else { rd.int()? })?,
-            "attrs" => {
+            b"ts" => fill(&mut ts, if rd.nil() { now_ms } else { rd.int()? })?,
+            b"attrs" => {
                 fill(&mut attrs, raw_attrs(rd, declared)?)?;
                 unchecked = declared.is_none();
             }
-            "source" => fill(&mut source, rd.opt_str()?)?,
-            _ => {
+            b"source" => fill(&mut source, rd.opt_str()?)?,
+            other => {
+                std::str::from_utf8(other).ok()?;
                 rd.skip(VALUE_DEPTH - 1)?;
             }
         }
@@ -289,29 +287,33 @@ fn write_event(out: &mut Vec<u8>, ev: &Fields<'_>) {
     }
 }
 
-/// Room left at the start of a part for its array header (5 bytes at most).
-const HEAD: usize = 5;
-
 /// The parts being written, one slot per shard.
 struct Parts {
     slots: Vec<Part>,
     shards: u32,
+    /// Bytes left at the start of a part for its array header: as many as the
+    /// header of a part of the expected count needs (the header is written there
+    /// at the end, the rest moved only when the count needs another size).
+    room: usize,
     /// Bytes reserved for a part when its first event comes.
     reserve: usize,
 }
 
 #[derive(Default)]
 struct Part {
-    /// `HEAD` bytes of room, then the events.
+    /// `room` bytes, then the events.
     bytes: Vec<u8>,
     count: usize,
 }
 
 impl Parts {
-    fn new(shards: u32, frame_len: usize) -> Parts {
+    /// Slots for `shards` parts of the `events` events of a frame of `frame_len` bytes.
+    fn new(shards: u32, frame_len: usize, events: usize) -> Parts {
         let n = shards.max(1) as usize;
+        let room = head_len(events / n);
         // Normalized events are about the size they came in, a little more.
-        Parts { slots: (0..n).map(|_| Part::default()).collect(), shards, reserve: HEAD + (frame_len + frame_len / 4) / n }
+        let reserve = room + (frame_len + frame_len / 4) / n;
+        Parts { slots: (0..n).map(|_| Part::default()).collect(), shards, room, reserve }
     }
 
     /// The bytes to append the next event of `contact` to.
@@ -319,7 +321,7 @@ impl Parts {
         let p = &mut self.slots[shard_of(contact, self.shards) as usize];
         if p.count == 0 {
             p.bytes.reserve(self.reserve);
-            p.bytes.extend_from_slice(&[0; HEAD]);
+            p.bytes.resize(self.room, 0);
         }
         p.count += 1;
         &mut p.bytes
@@ -328,26 +330,15 @@ impl Parts {
     /// (shard, bytes, count) of the non-empty parts, ascending shard.
     fn finish(self) -> Vec<(u32, Vec<u8>, usize)> {
         let mut out = Vec::new();
-        for (shard, p) in self.slots.into_iter().enumerate() {
+        for (shard, mut p) in self.slots.into_iter().enumerate() {
             if p.count > 0 {
-                let count = p.count;
-                out.push((shard as u32, p.into_bytes(), count));
+                let mut head = Vec::with_capacity(5);
+                write_array_len(&mut head, p.count);
+                p.bytes.splice(..self.room, head);
+                out.push((shard as u32, p.bytes, p.count));
             }
         }
         out
-    }
-}
-
-impl Part {
-    /// The msgpack array: its header written at the end of the room left for it,
-    /// the rest of the room dropped.
-    fn into_bytes(mut self) -> Vec<u8> {
-        let mut head = Vec::with_capacity(HEAD);
-        write_array_len(&mut head, self.count);
-        let at = HEAD - head.len();
-        self.bytes[at..HEAD].copy_from_slice(&head);
-        self.bytes.drain(..at);
-        self.bytes
     }
 }
 
