@@ -1,5 +1,5 @@
-//! A direct msgpack reader for the hot path: batch parts and stored states
-//! (`state_reader`).
+//! A direct msgpack reader for the hot path: batch parts, stored states
+//! (`state_reader`) and wire frames (`wire::fast`).
 //!
 //! rmp-serde's reading deserializer copies every string into a buffer of its own
 //! before a `Value` copies it again, and goes through serde's visitors for every
