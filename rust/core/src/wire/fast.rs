@@ -12,8 +12,8 @@
 //! It answers only where its answer is the reference path's, byte for byte, and
 //! otherwise falls back:
 //! - The whole frame (None: `split_frame` runs the reference path on it) when it is
-//!   not a map whose `op` is "events", before a list `events`, with `seq` nil or an
-//!   unsigned integer; when one of these keys is repeated; when anything in it is
+//!   not a map whose `op` is "events", with a list `events` and `seq` nil or an
+//!   unsigned integer (in any order); when one of these keys is repeated; when anything in it is
 //!   in a form `Reader` does not read (extension types, non-string map keys, invalid
 //!   UTF-8, nesting near serde's limit, trailing bytes); above `MAX_SHARDS` shards.
 //!   The reference path then decides as it always did, errors included.
@@ -66,14 +66,15 @@ pub fn split(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Option<Fr
                 seq = true;
                 out.seq = if rd.nil() { None } else { Some(rd.uint()?) };
             }
-            "events" if op && parts.is_none() => parts = Some(events(cat, &mut rd, shards, now_ms, &mut out)?),
+            "events" if parts.is_none() => parts = Some(events(cat, &mut rd, shards, now_ms, &mut out)?),
             "op" | "seq" | "events" => return None,
             _ => {
                 rd.skip(VALUE_DEPTH)?;
             }
         }
     }
-    if !rd.at_end() {
+    // An op other than "events" returned above: the reference path answers it.
+    if !op || !rd.at_end() {
         return None;
     }
     out.batches = parts?.finish();
