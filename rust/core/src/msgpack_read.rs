@@ -1,5 +1,5 @@
-//! A direct msgpack reader for the hot path: batch parts and stored states
-//! (`state_reader`).
+//! A direct msgpack reader for the hot path: batch parts, stored states
+//! (`state_reader`) and wire frames (`wire::fast`).
 //!
 //! rmp-serde's reading deserializer copies every string into a buffer of its own
 //! before a `Value` copies it again, and goes through serde's visitors for every
@@ -16,7 +16,8 @@ use crate::value::Value;
 /// Most elements reserved up front for one array or map (lengths are untrusted).
 pub(crate) const MAX_PREALLOC: usize = 1024;
 
-/// Reads msgpack from `buf`, starting at `pos`.
+/// Reads msgpack from `buf`, starting at `pos`. Copying one is how to look ahead.
+#[derive(Clone, Copy)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pub pos: usize,
@@ -48,6 +49,21 @@ impl<'a> Reader<'a> {
     /// Everything read?
     pub fn at_end(&self) -> bool {
         self.pos == self.buf.len()
+    }
+
+    /// How many bytes are left to read.
+    pub fn rest(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The bytes from `start` to where the reader is.
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start..self.pos]
+    }
+
+    /// The next value's marker byte, not read.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
     }
 
     fn byte(&mut self) -> Option<u8> {
@@ -98,6 +114,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn str_body(&mut self, n: usize) -> Option<&'a str> {
         let bytes = self.take(n)?;
         if bytes.is_ascii() {
@@ -105,7 +122,7 @@ impl<'a> Reader<'a> {
             // ids) are short and ASCII, where `from_utf8`'s set-up cost the most.
             return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
-        std::str::from_utf8(bytes).ok()
+        utf8(bytes)
     }
 
     /// A string (str forms only).
@@ -257,6 +274,115 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Skip one value that `value(depth)` would read (None where it answers None),
+    /// and tell whether its bytes are the ones `msgpack::write_value` (and
+    /// rmp-serde) write for the value read: smallest int and length forms, floats
+    /// as float 64. When they are, the bytes can be copied instead of read and
+    /// written again.
+    #[inline]
+    pub fn skip(&mut self, depth: usize) -> Option<bool> {
+        // The usual scalars of an event here, the rest (and nesting) in `skip_more`.
+        match self.peek()? {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => {
+                self.pos += 1;
+                Some(true)
+            }
+            m @ 0xa0..=0xbf => {
+                self.pos += 1;
+                self.str_body((m & 0x1f) as usize)?;
+                Some(true)
+            }
+            _ => self.skip_more(depth),
+        }
+    }
+
+    #[inline(never)]
+    fn skip_more(&mut self, depth: usize) -> Option<bool> {
+        let m = self.byte()?;
+        Some(match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => true,
+            0xcc..=0xd3 => smallest_int(m, self.int_body(m)?),
+            0x80..=0x8f => self.skip_map((m & 0x0f) as usize, depth)?,
+            0x90..=0x9f => self.skip_array((m & 0x0f) as usize, depth)?,
+            0xa0..=0xbf => {
+                self.str_body((m & 0x1f) as usize)?;
+                true
+            }
+            0xc4..=0xc6 => {
+                let n = self.len_of(m)?;
+                self.take(n)?;
+                smallest_len(m, n)
+            }
+            // A float 32 reads as an f64, written back as a float 64.
+            0xca => {
+                self.take(4)?;
+                false
+            }
+            0xcb => {
+                self.take(8)?;
+                true
+            }
+            0xd9..=0xdb => {
+                let n = self.len_of(m)?;
+                self.str_body(n)?;
+                smallest_len(m, n)
+            }
+            0xdc | 0xdd => {
+                let n = self.count(m)?;
+                self.skip_array(n, depth)? & smallest_len(m, n)
+            }
+            0xde | 0xdf => {
+                let n = self.count(m)?;
+                self.skip_map(n, depth)? & smallest_len(m, n)
+            }
+            _ => return None,
+        })
+    }
+
+    fn skip_array(&mut self, n: usize, depth: usize) -> Option<bool> {
+        let depth = depth.checked_sub(1)?;
+        let mut smallest = true;
+        for _ in 0..n {
+            smallest &= self.skip(depth)?;
+        }
+        Some(smallest)
+    }
+
+    fn skip_map(&mut self, n: usize, depth: usize) -> Option<bool> {
+        let depth = depth.checked_sub(1)?;
+        let mut smallest = true;
+        for _ in 0..n {
+            smallest &= self.key()?.1;
+            smallest &= self.skip(depth)?;
+        }
+        Some(smallest)
+    }
+
+    /// A map key's bytes (str forms only), not checked to be UTF-8: for a key
+    /// compared with known names, which are (the caller checks any other).
+    pub fn key_bytes(&mut self) -> Option<&'a [u8]> {
+        let n = match self.byte()? {
+            m @ 0xa0..=0xbf => (m & 0x1f) as usize,
+            m @ (0xd9..=0xdb) => self.len_of(m)?,
+            _ => return None,
+        };
+        self.take(n)
+    }
+
+    /// A map key (str forms only), and whether its form is the smallest for its
+    /// length.
+    #[inline]
+    pub fn key(&mut self) -> Option<(&'a str, bool)> {
+        match self.byte()? {
+            m @ 0xa0..=0xbf => Some((self.str_body((m & 0x1f) as usize)?, true)),
+            m @ (0xd9..=0xdb) => {
+                let n = self.len_of(m)?;
+                Some((self.str_body(n)?, smallest_len(m, n)))
+            }
+            _ => None,
+        }
+    }
+
     fn array(&mut self, n: usize, depth: usize) -> Option<Value> {
         let depth = depth.checked_sub(1)?;
         let mut items = Vec::with_capacity(n.min(MAX_PREALLOC));
@@ -274,6 +400,40 @@ impl<'a> Reader<'a> {
             entries.push((k, self.value(depth)?));
         }
         Some(Value::Map(entries))
+    }
+}
+
+#[cold]
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
+}
+
+/// Is `i`, read after int marker `m`, written in the form `msgpack::write_int`
+/// (or `write_uint` above `i64::MAX`) writes it in?
+fn smallest_int(m: u8, i: i128) -> bool {
+    match m {
+        0xcc => i > 0x7f,
+        0xcd => i > 0xff,
+        0xce => i > 0xffff,
+        0xcf => i > 0xffff_ffff,
+        0xd0 => i < -32,
+        0xd1 => i < -0x80,
+        0xd2 => i < -0x8000,
+        0xd3 => i < -0x8000_0000,
+        _ => true,
+    }
+}
+
+/// Is length `n`, read after marker `m` (str, bin, array, map forms with a length
+/// field), written in the smallest form for it?
+fn smallest_len(m: u8, n: usize) -> bool {
+    match m {
+        0xd9 => n > 31,
+        0xdc | 0xde => n > 15,
+        0xc5 | 0xda => n > 0xff,
+        0xc6 | 0xdb | 0xdd | 0xdf => n > 0xffff,
+        // bin 8: bin has no smaller form.
+        _ => true,
     }
 }
 
@@ -320,6 +480,41 @@ mod tests {
         }
         // A float 32, which the engine never writes, still reads as serde reads it.
         assert_eq!(read(&[0xca, 0x3f, 0xc0, 0, 0]), Some(Value::F64(1.5)));
+    }
+
+    /// `skip` takes what `value` reads, as far, and calls smallest exactly the
+    /// bytes `write_value` writes for the value read.
+    #[test]
+    fn skips_what_it_reads() {
+        let v = Value::Map(vec![
+            ("ints".into(), Value::Array([0, 127, 128, 255, 256, 65_535, 65_536, -1, -32, -33, -128, -129, i64::MIN, i64::MAX].map(Value::Int).to_vec())),
+            ("big".into(), Value::UInt(u64::MAX)),
+            ("s".into(), Value::Str("x".repeat(40).into())),
+            ("f".into(), Value::F64(1.5)),
+            ("b".into(), Value::Bin(vec![1, 2])),
+            ("m".into(), Value::Map((0..16).map(|i| (format!("k{i}").into(), Value::Nil)).collect())),
+            ("l".into(), Value::Array(vec![Value::Bool(true), Value::Array(vec![Value::Array(vec![])])])),
+        ]);
+        let bytes = encode(&v);
+        // Wider forms, written by hand: each is a value `write_value` writes smaller.
+        let wider: [&[u8]; 12] = [
+            &[0xcc, 5], &[0xcd, 0, 200], &[0xd1, 1, 0], &[0xd0, 5], &[0xd0, 0xf0], &[0xca, 0x3f, 0xc0, 0, 0],
+            &[0xd9, 1, b'a'], &[0xda, 0, 1, b'a'], &[0xc5, 0, 1, 9], &[0xdc, 0, 1, 0xc0], &[0xde, 0, 0], &[0x81, 0xd9, 1, b'k', 0xc0],
+        ];
+        let inputs = crate::mutants::mutants(&bytes, 20_000).chain(wider.iter().map(|w| w.to_vec())).chain([bytes.clone()]);
+        let (mut smallest, mut wide) = (0, 0);
+        for input in inputs {
+            let (mut a, mut b) = (Reader::new(&input), Reader::new(&input));
+            let (read, skipped) = (a.value(4), b.skip(4));
+            assert_eq!(read.is_some(), skipped.is_some(), "{input:02x?}");
+            let (Some(read), Some(skipped)) = (read, skipped) else { continue };
+            assert_eq!(a.pos, b.pos);
+            let mut written = Vec::new();
+            crate::msgpack::write_value(&mut written, &read);
+            assert_eq!(skipped, written == input[..b.pos], "{input:02x?}");
+            if skipped { smallest += 1 } else { wide += 1 }
+        }
+        assert!(smallest > 100 && wide > 100, "{smallest} {wide}");
     }
 
     #[test]

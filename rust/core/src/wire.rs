@@ -1,5 +1,10 @@
 //! `split_frame`: decode one wire frame, validate each event alone, route the valid ones
 //! to shards as normalized batches. Never panics on any input.
+//!
+//! Two paths give the same answer: `fast` reads the frame in place and writes each
+//! event's part bytes itself, for the frames it can answer for exactly as the other
+//! would; `split_frame_serde`, the reference, decodes the frame into a `Value` tree
+//! and decides everything else (malformed frames, unusual forms).
 
 use std::collections::BTreeMap;
 
@@ -8,6 +13,8 @@ use crate::error::FrameError;
 use crate::event::Event;
 use crate::keys::shard_of;
 use crate::value::{decode_exact, encode, map_get, Text, Value};
+
+mod fast;
 
 /// Rejection codes of single events.
 pub const INVALID: &str = "invalid";
@@ -34,6 +41,21 @@ fn invalid(m: String) -> Reject {
 
 /// Split `frame` (one msgpack map) into per-shard batches.
 pub fn split_frame(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Result<FrameSplit, FrameError> {
+    match split_frame_fast(cat, frame, shards, now_ms) {
+        Some(split) => Ok(split),
+        None => split_frame_serde(cat, frame, shards, now_ms),
+    }
+}
+
+/// `split_frame`'s fast path alone: None for a frame it leaves to
+/// `split_frame_serde` (see `fast`).
+pub fn split_frame_fast(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Option<FrameSplit> {
+    fast::split(cat, frame, shards, now_ms)
+}
+
+/// `split_frame` by the reference path: the whole frame decoded into a `Value`
+/// tree, every valid event encoded by serde.
+pub fn split_frame_serde(cat: &Catalog, frame: &[u8], shards: u32, now_ms: i64) -> Result<FrameSplit, FrameError> {
     let root = decode_exact::<Value>(frame).map_err(|e| FrameError::bad_frame(format!("frame is not one msgpack map: {e}")))?;
     let Value::Map(mut entries) = root else {
         return Err(FrameError::bad_frame(format!("frame must be a msgpack map, got {}", root.type_name())));
