@@ -270,13 +270,14 @@ where
     let mut contacts: Vec<&str> = touched.into_iter().collect();
     contacts.sort_unstable();
     out.states = Rows::with_capacity(contacts.len(), contacts.len() * 256);
+    // Held states a batch changed are marked for the shard's state log (a capacity
+    // of 0 holds nothing past the batch).
+    let mark = held.capacity() > 0;
     for contact in contacts {
         let state = held.get(contact).expect("a touched contact is held");
         out.states.push_with(&[contact.as_bytes()], |buf| state.write(buf));
-    }
-    if held.capacity() > 0 {
-        for (contact, _) in out.states.iter() {
-            held.mark_dirty(std::str::from_utf8(contact).expect("contact ids are utf-8"));
+        if mark {
+            held.mark_dirty(contact);
         }
     }
     held.trim(batch);

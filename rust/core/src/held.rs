@@ -24,17 +24,30 @@ use crate::state::State;
 /// batch's own contacts when they are more.
 #[derive(Debug, Default)]
 pub struct HeldStates {
-    map: FxHashMap<Box<str>, State>,
+    map: FxHashMap<Box<str>, Held>,
     capacity: usize,
-    /// Contacts whose state changed since `mark_clean` (kept by `trim`).
-    dirty: FxHashSet<Box<str>>,
+    /// How many held states changed since `mark_clean` (kept by `trim`).
+    dirty: usize,
+}
+
+/// One held state, and whether it changed since the last `mark_clean`.
+#[derive(Debug)]
+struct Held {
+    state: State,
+    dirty: bool,
+}
+
+impl Held {
+    fn clean(state: State) -> Self {
+        Held { state, dirty: false }
+    }
 }
 
 impl HeldStates {
     /// Hold up to `capacity` contacts' states between batches (0: none; every
     /// batch decodes the states it reads).
     pub fn new(capacity: usize) -> Self {
-        HeldStates { map: FxHashMap::default(), capacity, dirty: FxHashSet::default() }
+        HeldStates { map: FxHashMap::default(), capacity, dirty: 0 }
     }
 
     pub fn capacity(&self) -> usize {
@@ -52,37 +65,43 @@ impl HeldStates {
     /// Forget every held state (the next batches read them from storage again).
     pub fn clear(&mut self) {
         self.map.clear();
-        self.dirty.clear();
+        self.dirty = 0;
     }
 
     /// Note that `contact`'s held state changed (it is kept until `mark_clean`).
     pub fn mark_dirty(&mut self, contact: &str) {
-        if !self.dirty.contains(contact) {
-            self.dirty.insert(contact.into());
+        if let Some(held) = self.map.get_mut(contact) {
+            if !held.dirty {
+                held.dirty = true;
+                self.dirty += 1;
+            }
         }
     }
 
     /// Every change so far is in the state table: any held state may be evicted.
     pub fn mark_clean(&mut self) {
-        self.dirty.clear();
+        if self.dirty > 0 {
+            self.map.values_mut().for_each(|held| held.dirty = false);
+            self.dirty = 0;
+        }
     }
 
     /// How many held states changed since `mark_clean`.
     pub fn dirty_len(&self) -> usize {
-        self.dirty.len()
+        self.dirty
     }
 
     /// The stored form of `contact`'s state if it changed since `mark_clean`.
     pub fn dirty_state(&self, contact: &str) -> Option<Vec<u8>> {
-        self.dirty.contains(contact).then(|| self.map.get(contact).map(State::encode)).flatten()
+        self.map.get(contact).filter(|held| held.dirty).map(|held| held.state.encode())
     }
 
     pub fn get(&self, contact: &str) -> Option<&State> {
-        self.map.get(contact)
+        self.map.get(contact).map(|held| &held.state)
     }
 
     pub fn get_mut(&mut self, contact: &str) -> Option<&mut State> {
-        self.map.get_mut(contact)
+        self.map.get_mut(contact).map(|held| &mut held.state)
     }
 
     /// Sorted unique contact ids (utf-8) of `batch` whose state is not held: the
@@ -102,7 +121,7 @@ impl HeldStates {
         self.load_rows(stored)?;
         for ev in &batch.events {
             if !self.map.contains_key(ev.contact.as_str()) {
-                self.map.insert(ev.contact.as_str().into(), State::default());
+                self.map.insert(ev.contact.as_str().into(), Held::clean(State::default()));
             }
         }
         Ok(())
@@ -122,7 +141,7 @@ impl HeldStates {
             })?;
             if !self.map.contains_key(contact) {
                 let state = State::decode(contact, v.as_ref())?;
-                self.map.insert(contact.into(), state);
+                self.map.insert(contact.into(), Held::clean(state));
             }
         }
         Ok(())
@@ -137,15 +156,14 @@ impl HeldStates {
         if self.map.len() <= self.capacity {
             return;
         }
-        if self.capacity == 0 && self.dirty.is_empty() {
+        if self.capacity == 0 && self.dirty == 0 {
             self.map.clear();
             return;
         }
         let keep: FxHashSet<&str> = batch.events.iter().map(|e| e.contact.as_str()).collect();
         let mut excess = self.map.len() - (self.capacity - self.capacity / 8);
-        let dirty = &self.dirty;
-        self.map.retain(|contact, _| {
-            if excess == 0 || keep.contains(contact.as_ref()) || dirty.contains(contact) {
+        self.map.retain(|contact, held| {
+            if excess == 0 || held.dirty || keep.contains(contact.as_ref()) {
                 return true;
             }
             excess -= 1;
