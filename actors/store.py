@@ -161,7 +161,7 @@ class ShardStore:
         # is the caller's wait for earlier commits before it may compute a batch.
         self.timing = {"batches": 0, "events": 0, "read_s": 0.0, "core_s": 0.0, "write_s": 0.0, "commit_s": 0.0,
                        "wait_s": 0.0, "checkpoints": 0, "checkpoint_s": 0.0}
-        self.checkpoint()  # the states a crash left in the log
+        self._checkpoint_now(replay=True)  # the states a crash left in the log
 
     # -- definitions ---------------------------------------------------------------
 
@@ -417,7 +417,7 @@ class ShardStore:
             self._generation += 1
             self._broken = False
         self._failed = False
-        self._checkpoint_now()
+        self._checkpoint_now(replay=True)
 
     # -- the state log -------------------------------------------------------------
 
@@ -432,14 +432,22 @@ class ShardStore:
         if self._log_rows >= STATE_LOG_ROWS or self.held.dirty > self.held.capacity // 2:
             self.checkpoint()
 
-    def _checkpoint_now(self) -> None:
+    def _checkpoint_now(self, replay: bool = False) -> None:
+        """Copy the logged states into the state table and empty the log. The held
+        states changed since the last checkpoint are exactly the logged ones, at their
+        latest, unless the held states were dropped since (``replay``: after a failed
+        batch, or on opening): then the log is read back instead."""
         t0 = time.perf_counter()
         with self.env.begin(write=True) as txn:
             log = txn.cursor(self.dbs["statelog"])
             if log.first():
-                # The log is in batch order: the last row of a contact is its state.
-                latest = {key[_SEQ.size:]: state for key, state in log}
-                txn.cursor(self.dbs["state"]).putmulti(sorted(latest.items()))
+                if replay:
+                    # The log is in batch order: the last row of a contact is its state.
+                    latest = {key[_SEQ.size:]: state for key, state in log}
+                    rows: Any = sorted(latest.items())
+                else:
+                    rows = self.held.dirty_rows()
+                txn.cursor(self.dbs["state"]).putmulti(rows)
                 txn.drop(self.dbs["statelog"], delete=False)
                 self.timing["checkpoints"] += 1
         self.held.mark_clean()

@@ -158,8 +158,10 @@ class States:
     held=states)``), so that a batch decodes only the states it does not hold. The
     shard is their only writer: clear it when a batch's write transaction does not
     commit, and after anything else writes states. After a batch it holds at most
-    ``capacity`` states, or the batch's own contacts when they are more; which
-    others are dropped is arbitrary (they are read again from storage)."""
+    ``capacity`` states, or the batch's own contacts when they are more, plus the
+    states changed since ``mark_clean`` (never dropped: a shard's state log holds
+    them until a checkpoint); which others are dropped is arbitrary (they are read
+    again from storage)."""
 
     def __init__(self, capacity: int) -> None:
         """Hold up to ``capacity`` contacts' states (0: none)."""
@@ -176,6 +178,21 @@ class States:
 
     def clear(self) -> None:
         """Forget every held state."""
+
+    def mark_clean(self) -> None:
+        """Every change so far is in the state table (a checkpoint): any held state
+        may be dropped again."""
+
+    dirty: Final[int]
+    """How many held states changed since ``mark_clean``."""
+
+    def dirty_rows(self) -> Rows:
+        """(contact, stored state) of every state changed since ``mark_clean``,
+        sorted by contact: what a checkpoint writes into the state table."""
+
+    def dirty_state(self, contact: str) -> bytes | None:
+        """The stored form of ``contact``'s state if it changed since
+        ``mark_clean``, else None (then the state table's row is current)."""
 
     def __len__(self) -> int:
         """Number of states held."""
@@ -207,6 +224,8 @@ class Rows(Sequence[tuple[bytes, bytes]]):
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> tuple[bytes, bytes]: ...  # type: ignore[override]
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
+    def prefixed(self, prefix: bytes) -> Rows:
+        """The same rows with ``prefix`` before every key (a state log sequence)."""
 
 class BatchResult:
     """Rows produced by ``Catalog.apply``, ready for LMDB ``putmulti`` in one write

@@ -18,6 +18,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::batch::Batch;
 use crate::error::{ApplyError, StateError};
+use crate::rows::Rows;
 use crate::state::State;
 
 /// Decoded states by contact: after a batch, at most `capacity` of them, or the
@@ -89,6 +90,19 @@ impl HeldStates {
     /// How many held states changed since `mark_clean`.
     pub fn dirty_len(&self) -> usize {
         self.dirty
+    }
+
+    /// The (contact, stored state) rows of every state changed since `mark_clean`,
+    /// sorted by contact: what a checkpoint writes into the state table.
+    pub fn dirty_rows(&self) -> Rows {
+        let mut dirty: Vec<(&str, &State)> =
+            self.map.iter().filter(|(_, held)| held.dirty).map(|(c, held)| (c.as_ref(), &held.state)).collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut rows = Rows::with_capacity(dirty.len(), dirty.len() * 320);
+        for (contact, state) in dirty {
+            rows.push_with(&[contact.as_bytes()], |buf| state.write(buf));
+        }
+        rows
     }
 
     /// The stored form of `contact`'s state if it changed since `mark_clean`.
@@ -236,6 +250,9 @@ mod tests {
         dirty.trim(&last);
         assert_eq!(dirty.len(), 5, "the batch's 3 and the 2 dirty");
         assert!(dirty.get("c10").is_some() && dirty.dirty_state("c11").is_some() && dirty.dirty_state("c0").is_none());
+        let rows = dirty.dirty_rows().to_vec();
+        assert_eq!(rows.iter().map(|(k, _)| k.as_slice()).collect::<Vec<_>>(), [&b"c10"[..], b"c11"]);
+        assert_eq!(rows[0].1, dirty.dirty_state("c10").unwrap());
         dirty.mark_clean();
         dirty.trim(&batch(&names[..1]));
         assert_eq!((dirty.len(), dirty.dirty_len()), (2, 0), "back to the capacity");

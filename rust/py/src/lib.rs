@@ -435,6 +435,14 @@ impl States {
         self.inner.dirty_len()
     }
 
+    /// (contact, stored state) rows of every state changed since `mark_clean`, sorted
+    /// by contact (encoded with the GIL released).
+    fn dirty_rows(&self, py: Python<'_>) -> PyResult<Py<PyRows>> {
+        let held = &self.inner;
+        let r = py.detach(|| held.dirty_rows());
+        rows(py, r)
+    }
+
     /// The stored form of `contact`'s state if it changed since `mark_clean`, else None.
     fn dirty_state<'py>(&self, py: Python<'py>, contact: &str) -> Option<Bound<'py, PyBytes>> {
         self.inner.dirty_state(contact).map(|b| PyBytes::new(py, &b))
