@@ -63,7 +63,7 @@ _BACKFILL_ROWS = 20_000
 #: Contacts whose decoded state a shard keeps between batches (1-2 KB of memory each).
 DEFAULT_HELD_STATES = 100_000
 #: State log rows after which the states are copied into the state table (about
-#: 30-80 MB of log; also done when half the held states have changed since).
+#: 30-80 MB of log; also done when changed states fill 3/4 of the held capacity).
 STATE_LOG_ROWS = 131_072
 
 
@@ -429,7 +429,9 @@ class ShardStore:
         self._checkpoint_now()
 
     def _checkpoint_if_due(self) -> None:
-        if self._log_rows >= STATE_LOG_ROWS or self.held.dirty > self.held.capacity // 2:
+        # Changed held states are never dropped: check them before they fill the
+        # held capacity (the batch's own contacts come on top).
+        if self._log_rows >= STATE_LOG_ROWS or self.held.dirty > self.held.capacity * 3 // 4:
             self.checkpoint()
 
     def _checkpoint_now(self, replay: bool = False) -> None:
