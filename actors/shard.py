@@ -15,10 +15,7 @@ from typing import Any
 import ray
 
 from actors.store import DEFAULT_HELD_STATES, ShardStore, Submitted
-
-#: What ``apply`` and ``sync`` answer: (actor instance, batch number, counts per part,
-#: durable through, failures [(number, message)]); see ``ShardStore.submit``.
-Report = tuple[str, int, list[tuple[int, int]], int, list[tuple[int, str]]]
+from cairn.lanes import Report
 
 
 class ShardActor:

@@ -40,9 +40,9 @@ from cairn import _core
 # (log sequence + contact); `state` holds every state as of that checkpoint.
 DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "attributes", "meta",
             "statelog")
+#: `BatchResult` rows written as they are, each to the table of its name.
 _ROWS = ("seen", "history", "ledger", "outbox")
 _APPEND = frozenset({"history", "ledger", "outbox", "statelog"})
-_ROW_DB = {"seen": "seen", "history": "history", "ledger": "ledger", "outbox": "outbox", "statelog": "statelog"}
 
 # Every applied definitions document, under b"definitions/" + version (8 bytes BE):
 # contacts inside an older version of a program keep walking it after an apply.
@@ -154,7 +154,6 @@ class ShardStore:
         # States are written behind (appended to `statelog`, checkpointed into
         # `state`) when the store holds states: the held copy of a state changed
         # since the checkpoint is never evicted, so no read of `state` is stale.
-        self._log_states = held_states > 0
         self._log_seq = 0
         self._log_rows = 0
         # Where batch time goes, for `cairn status` and benchmarks (seconds). `wait_s`
@@ -322,7 +321,7 @@ class ShardStore:
         self.timing["read_s"] += t1 - t0
         self.timing["core_s"] += t2 - t1
         log_seq = 0
-        if self._log_states and len(result.states):
+        if self.held.capacity and len(result.states):
             self._log_seq += 1
             self._log_rows += len(result.states)
             log_seq = self._log_seq
@@ -472,17 +471,18 @@ class ShardStore:
             raw = txn.get(_META_HISTORY_SEQ)
         return _SEQ.unpack(raw)[0] if raw else 1
 
-    def _put(self, txn: lmdb.Transaction, row: str, items: _core.Rows) -> None:
-        cursor = txn.cursor(self.dbs[_ROW_DB[row]])
-        if row not in _APPEND:
+    def _put(self, txn: lmdb.Transaction, table: str, items: _core.Rows) -> None:
+        cursor = txn.cursor(self.dbs[table])
+        if table not in _APPEND:
             cursor.putmulti(items)
             return
         # History, ledger and outbox keys start with a history sequence above every
-        # stored one: append (full pages, only the tail is dirtied). LMDB refuses an
-        # out-of-order key without raising, so count: a refused row aborts the batch.
+        # stored one, state log keys with a log sequence above every logged one:
+        # append (full pages, only the tail is dirtied). LMDB refuses an out-of-order
+        # key without raising, so count: a refused row aborts the batch.
         _, added = cursor.putmulti(items, append=True)
         if added != len(items):
-            raise StoreError(f"{self.path}: {len(items) - added} {row} rows were not after the last stored "
+            raise StoreError(f"{self.path}: {len(items) - added} {table} rows were not after the last stored "
                              f"key (history_seq behind the data?); the batch was not applied")
 
     # -- outbox, drained by the dispatcher ------------------------------------------

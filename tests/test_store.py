@@ -1,8 +1,11 @@
-"""The shard store on its own: a real LMDB environment in a temporary folder, no Ray."""
+"""The shard store on its own: a real LMDB environment in a temporary folder, no Ray;
+and the shard lane over real stores (acks follow what the store reports durable)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from typing import Any
 
 import msgpack
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from actors.store import ShardStore, StoreError
 from cairn import _core
 from cairn.definitions import parse
+from cairn.lanes import Report, ShardLane
+from cairn.ticket import Ticket
 
 DEFS = """
 loyalty:
@@ -541,3 +546,97 @@ def test_a_shard_writes_changed_states_behind_and_checkpoints_them(make_store):
         assert txn.stat(store.dbs["state"])["entries"] == 2
         assert txn.stat(store.dbs["statelog"])["entries"] == 0
     assert store.held.dirty == 0
+
+
+# -- the shard lane over pipelined stores -------------------------------------------
+
+
+class Shard:
+    """Plays the shard actor's two calls on a real store, as `actors/shard.py` does."""
+
+    def __init__(self, store: ShardStore, instance: str) -> None:
+        self.store, self.instance = store, instance
+
+    async def apply(self, parts: list[bytes], now_ms: int) -> Report:
+        s = self.store.submit(parts, now_ms)
+        return (self.instance, s.number, s.counts, s.durable, s.failures)
+
+    async def sync(self) -> Report:
+        s = await asyncio.to_thread(self.store.sync)
+        return (self.instance, s.number, s.counts, s.durable, s.failures)
+
+
+def lane_over(shard: Shard) -> ShardLane:
+    # One slice per call: each frame below is its own batch.
+    return ShardLane(apply=shard.apply, sync=shard.sync, clock=lambda: NOW, batch_events=1, max_in_flight=1)
+
+
+async def send(lane: ShardLane, store: ShardStore, frames: list[range]) -> list[dict[str, Any]]:
+    replies: list[dict[str, Any]] = [{} for _ in frames]
+    for seq, ids in enumerate(frames):
+        ticket = Ticket(seq, 1, [], replies[seq].update)
+        await lane.submit(part(store, purchases(ids)), len(ids), ticket)
+    await lane.drain()
+    return replies
+
+
+def test_the_lane_acks_frames_once_durable_and_fails_them_when_their_commit_fails(store):
+    stray = (1 << 40).to_bytes(8, "big")  # a history row ahead of history_seq: appends fail
+
+    async def run() -> list[dict[str, Any]]:
+        lane = lane_over(Shard(store, "a"))
+        first = await send(lane, store, [range(0, 3)])
+        with store.env.begin(write=True, db=store.dbs["history"]) as txn:
+            txn.put(stray, b"\xc0")
+        # Hold the commit thread so that the second frame's batch is computed on
+        # top of the first's, whose commit will fail (white box: the store's executor).
+        gate = threading.Event()
+        store._committer.submit(gate.wait)
+        pending = asyncio.ensure_future(send(lane, store, [range(3, 6), range(6, 9)]))
+        await asyncio.sleep(0.2)
+        assert not pending.done(), "nothing may be acked before its commit"
+        gate.set()
+        failed = await pending
+        with store.env.begin(write=True, db=store.dbs["history"]) as txn:
+            txn.delete(stray)
+        again = await send(lane, store, [range(3, 9)])
+        return first + failed + again
+
+    first, second, third, again = asyncio.run(run())
+    assert (first["op"], first["accepted"]) == ("ack", 3)
+    assert second["op"] == third["op"] == "error"
+    assert "not after the last stored key" in second["message"]
+    assert "an earlier batch failed" in third["message"]
+    assert (again["op"], again["accepted"], again["duplicates"]) == ("ack", 6, 0)
+    assert store.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 90
+
+
+def test_the_lane_fails_batches_awaited_from_a_shard_that_is_gone(make_store):
+    """A restarted shard actor numbers its batches afresh: the lane fails the ones
+    it was still waiting for from the old one instead of taking the new one's
+    report for them."""
+    old, new = make_store(DEFS, "old"), make_store(DEFS, "new")
+    gate = threading.Event()
+    old._committer.submit(gate.wait)  # the old shard's commit never comes
+
+    class Restarting(Shard):
+        async def apply(self, parts: list[bytes], now_ms: int) -> Report:
+            report = await super().apply(parts, now_ms)
+            self.store, self.instance = new, "new"  # the actor dies after answering
+            return report
+
+    async def run() -> list[dict[str, Any]]:
+        lane = lane_over(Restarting(old, "old"))
+        replies: list[dict[str, Any]] = [{}, {}]
+        # Both slices queue before the first call answers: no sync goes to the old shard.
+        await lane.submit(part(old, purchases(range(0, 3))), 3, Ticket(0, 1, [], replies[0].update))
+        await lane.submit(part(new, purchases(range(3, 6))), 3, Ticket(1, 1, [], replies[1].update))
+        await lane.drain()
+        return replies
+
+    try:
+        lost, acked = asyncio.run(run())
+    finally:
+        gate.set()  # lets the old store close
+    assert lost["op"] == "error" and "restarted" in lost["message"]
+    assert (acked["op"], acked["accepted"]) == ("ack", 3)

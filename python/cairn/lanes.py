@@ -24,8 +24,9 @@ from typing import Any
 
 from cairn.ticket import Ticket
 
-#: A shard's report (``actors.shard.Report``): (actor instance, batch number,
-#: (accepted, duplicates) per part, durable through, failures [(number, message)]).
+#: What a shard actor's ``apply`` and ``sync`` answer (``ShardStore.submit``): (actor
+#: instance, batch number, (accepted, duplicates) per part, durable through,
+#: failures [(number, message)]).
 Report = tuple[str, int, list[tuple[int, int]], int, list[tuple[int, str]]]
 #: Sends one batch to a shard: (parts, now_ms) -> its report.
 ApplyFn = Callable[[list[bytes], int], Awaitable[Report]]

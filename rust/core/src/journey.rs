@@ -247,24 +247,12 @@ fn walk<'c>(p: &'c Program, run: u64, trig: &TriggerRef<'_>, mut at: usize, stat
         let ctx = Ctx { attrs: trig.attrs(), profile: &state.profile, ts: cause.now_ms, facts: &state.facts };
         match &node.kind {
             NodeKind::Decision { when, yes, no } => {
-                let (r, reason) = if cause.text_reasons {
-                    let (r, text) = crate::trace::decision_text(when, &ctx);
-                    (r, Reason::Text(text))
-                } else {
-                    let (r, trace) = crate::trace::decision(when, &ctx, !trig.own_row);
-                    (r, Reason::Trace(trace))
-                };
+                let (r, reason) = crate::trace::decision_reason(when, &ctx, cause.text_reasons, !trig.own_row);
                 steps.push(Step { node: id, outcome: if r { "yes" } else { "no" }, reason });
                 at = if r { *yes } else { *no };
             }
             NodeKind::Splitter { branches, otherwise } => {
-                let (hit, reason) = if cause.text_reasons {
-                    let (hit, text) = crate::trace::splitter_text(branches, &ctx);
-                    (hit, Reason::Text(text))
-                } else {
-                    let (hit, trace) = crate::trace::splitter(branches, &ctx, !trig.own_row);
-                    (hit, Reason::Trace(trace))
-                };
+                let (hit, reason) = crate::trace::splitter_reason(branches, &ctx, cause.text_reasons, !trig.own_row);
                 match hit {
                     Some(i) => {
                         steps.push(Step { node: id, outcome: "branch", reason });

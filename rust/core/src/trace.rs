@@ -32,6 +32,7 @@
 
 use crate::definitions::condition::Observed;
 use crate::definitions::{Catalog, Cond, Ctx, NodeKind};
+use crate::state::Reason;
 use crate::value::{Text, Value};
 
 /// Mode 0: `attr` leaves read the history row's own event (values not stored).
@@ -78,6 +79,29 @@ pub fn splitter<T>(branches: &[(Cond, T)], ctx: &Ctx<'_>, store_attrs: bool) -> 
     let mut rec = Recorder::new(store_attrs);
     let hit = branches.iter().position(|(c, _)| c.record(ctx, store_attrs, &mut rec.buf, &mut rec.n));
     (hit, rec.finish())
+}
+
+/// Decide a Decision node and its step's reason: a trace (`store_attrs`: mode 1),
+/// or with `as_text` (`Catalog::text_reasons`) the text builds before traces stored.
+pub fn decision_reason(when: &Cond, ctx: &Ctx<'_>, as_text: bool, store_attrs: bool) -> (bool, Reason) {
+    if as_text {
+        let (r, text) = decision_text(when, ctx);
+        (r, Reason::Text(text))
+    } else {
+        let (r, trace) = decision(when, ctx, store_attrs);
+        (r, Reason::Trace(trace))
+    }
+}
+
+/// `decision_reason` for a Splitter node: the branch taken (None: else).
+pub fn splitter_reason<T>(branches: &[(Cond, T)], ctx: &Ctx<'_>, as_text: bool, store_attrs: bool) -> (Option<usize>, Reason) {
+    if as_text {
+        let (hit, text) = splitter_text(branches, ctx);
+        (hit, Reason::Text(text))
+    } else {
+        let (hit, trace) = splitter(branches, ctx, store_attrs);
+        (hit, Reason::Trace(trace))
+    }
 }
 
 /// A Decision node's reason as text, as it was stored before traces: the

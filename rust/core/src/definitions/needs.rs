@@ -30,19 +30,11 @@ impl ProfileNeeds {
 
     /// Add what `template` reads.
     pub fn scan(&mut self, template: &str) {
-        let bytes = template.as_bytes();
-        let mut from = 0;
-        while let Some(pos) = template[from..].find("profile") {
-            let at = from + pos;
-            from = at + "profile".len();
-            let before = at.checked_sub(1).map(|i| bytes[i]);
-            if before.is_some_and(|b| is_ident(b) || b == b'.') {
-                continue; // part of another name, or an attribute called profile
+        for (before, end) in names(template, "profile") {
+            if before == Some(b'.') {
+                continue; // an attribute called profile
             }
-            if bytes.get(from).copied().is_some_and(is_ident) {
-                continue; // e.g. "profiles"
-            }
-            match field_after(&template[from..]) {
+            match field_after(&template[end..]) {
                 Some(name) if name != "get" && name != "items" && name != "keys" && name != "values" => {
                     if let ProfileNeeds::Fields(f) = self {
                         f.insert(name.to_owned());
@@ -65,17 +57,19 @@ impl ProfileNeeds {
 /// names made of ASCII letters, digits and `_` (`loyalty_id`, `myloyalty`) do
 /// not, as Jinja names are case-sensitive.
 pub fn reads_loyalty(template: &str) -> bool {
+    names(template, "loyalty").next().is_some()
+}
+
+/// Where `word` stands in `template` as a whole name, not part of a longer one
+/// (`profiles`, `loyalty_id`): the byte before it, if any, and where it ends.
+fn names<'t>(template: &'t str, word: &'t str) -> impl Iterator<Item = (Option<u8>, usize)> + 't {
     let bytes = template.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = template[from..].find("loyalty") {
-        let at = from + pos;
-        from = at + "loyalty".len();
+    template.match_indices(word).filter_map(move |(at, _)| {
         let before = at.checked_sub(1).map(|i| bytes[i]);
-        if !before.is_some_and(is_ident) && !bytes.get(from).copied().is_some_and(is_ident) {
-            return true;
-        }
-    }
-    false
+        let end = at + word.len();
+        let whole = !before.is_some_and(is_ident) && !bytes.get(end).copied().is_some_and(is_ident);
+        whole.then_some((before, end))
+    })
 }
 
 fn is_ident(b: u8) -> bool {
