@@ -7,7 +7,15 @@ actors, LMDB state, the Rust core); ``cairn serve`` runs one from the command li
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# The Rust core allocates through mimalloc, which by default asks the kernel for
+# transparent huge pages. A shard's short-lived batch buffers then fault in fresh
+# 2 MB pages that the kernel zeroes: a quarter of a shard's time in
+# benches/profile_shard_disk.py (docs/benchmarks.md). mimalloc reads this when the
+# extension loads, which is always after this package's import; set it to 1 to opt in.
+os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
 
 __version__ = "0.1.0"
 
