@@ -277,7 +277,7 @@ where
         let state = held.get(contact).expect("a touched contact is held");
         out.states.push_with(&[contact.as_bytes()], |buf| state.write(buf));
         if mark {
-            held.mark_dirty(contact);
+            held.mark_dirty(contact, out.states.get(out.states.len() - 1).1);
         }
     }
     held.trim(batch);

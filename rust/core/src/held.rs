@@ -12,7 +12,9 @@
 //! batch's changed states are appended to a log rather than rewritten in place, and
 //! copied into the state table at checkpoints. Until then the held copy is the only
 //! decoded one that is current, so a state changed since the last checkpoint is
-//! *dirty*: never evicted, and encoded on request for readers.
+//! *dirty*: never evicted, and it keeps the bytes it was logged with, which readers
+//! and the checkpoint take as they are (encoding every changed state again at each
+//! checkpoint was a sixth of a shard's time there).
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -31,16 +33,17 @@ pub struct HeldStates {
     dirty: usize,
 }
 
-/// One held state, and whether it changed since the last `mark_clean`.
+/// One held state and, when it changed since the last `mark_clean` (dirty), its
+/// stored form as the batch that last changed it logged it.
 #[derive(Debug)]
 struct Held {
     state: State,
-    dirty: bool,
+    logged: Option<Box<[u8]>>,
 }
 
 impl Held {
     fn clean(state: State) -> Self {
-        Held { state, dirty: false }
+        Held { state, logged: None }
     }
 }
 
@@ -69,20 +72,21 @@ impl HeldStates {
         self.dirty = 0;
     }
 
-    /// Note that `contact`'s held state changed (it is kept until `mark_clean`).
-    pub fn mark_dirty(&mut self, contact: &str) {
+    /// Note that `contact`'s held state changed and was logged as `stored` (its
+    /// encoding as of now; it is kept until `mark_clean`).
+    pub fn mark_dirty(&mut self, contact: &str, stored: &[u8]) {
         if let Some(held) = self.map.get_mut(contact) {
-            if !held.dirty {
-                held.dirty = true;
+            if held.logged.is_none() {
                 self.dirty += 1;
             }
+            held.logged = Some(stored.into());
         }
     }
 
     /// Every change so far is in the state table: any held state may be evicted.
     pub fn mark_clean(&mut self) {
         if self.dirty > 0 {
-            self.map.values_mut().for_each(|held| held.dirty = false);
+            self.map.values_mut().for_each(|held| held.logged = None);
             self.dirty = 0;
         }
     }
@@ -95,19 +99,20 @@ impl HeldStates {
     /// The (contact, stored state) rows of every state changed since `mark_clean`,
     /// sorted by contact: what a checkpoint writes into the state table.
     pub fn dirty_rows(&self) -> Rows {
-        let mut dirty: Vec<(&str, &State)> =
-            self.map.iter().filter(|(_, held)| held.dirty).map(|(c, held)| (c.as_ref(), &held.state)).collect();
+        let mut dirty: Vec<(&str, &[u8])> =
+            self.map.iter().filter_map(|(c, held)| Some((c.as_ref(), held.logged.as_deref()?))).collect();
         dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut rows = Rows::with_capacity(dirty.len(), dirty.len() * 320);
-        for (contact, state) in dirty {
-            rows.push_with(&[contact.as_bytes()], |buf| state.write(buf));
+        let bytes = dirty.iter().map(|(c, v)| c.len() + v.len()).sum();
+        let mut rows = Rows::with_capacity(dirty.len(), bytes);
+        for (contact, stored) in dirty {
+            rows.push_raw(&[contact.as_bytes()], stored);
         }
         rows
     }
 
     /// The stored form of `contact`'s state if it changed since `mark_clean`.
-    pub fn dirty_state(&self, contact: &str) -> Option<Vec<u8>> {
-        self.map.get(contact).filter(|held| held.dirty).map(|held| held.state.encode())
+    pub fn dirty_state(&self, contact: &str) -> Option<&[u8]> {
+        self.map.get(contact)?.logged.as_deref()
     }
 
     pub fn get(&self, contact: &str) -> Option<&State> {
@@ -177,7 +182,7 @@ impl HeldStates {
         let keep: FxHashSet<&str> = batch.events.iter().map(|e| e.contact.as_str()).collect();
         let mut excess = self.map.len() - (self.capacity - self.capacity / 8);
         self.map.retain(|contact, held| {
-            if excess == 0 || held.dirty || keep.contains(contact.as_ref()) {
+            if excess == 0 || held.logged.is_some() || keep.contains(contact.as_ref()) {
                 return true;
             }
             excess -= 1;
@@ -245,14 +250,17 @@ mod tests {
         // Dirty states stay, whatever the capacity, until marked clean.
         let mut dirty = HeldStates::new(2);
         dirty.load(&batch(&names), &[] as &[(Vec<u8>, Vec<u8>)]).unwrap();
-        dirty.mark_dirty("c10");
-        dirty.mark_dirty("c11");
+        dirty.mark_dirty("c10", b"first");
+        dirty.mark_dirty("c10", b"logged");
+        dirty.mark_dirty("c11", b"other");
         dirty.trim(&last);
         assert_eq!(dirty.len(), 5, "the batch's 3 and the 2 dirty");
         assert!(dirty.get("c10").is_some() && dirty.dirty_state("c11").is_some() && dirty.dirty_state("c0").is_none());
         let rows = dirty.dirty_rows().to_vec();
         assert_eq!(rows.iter().map(|(k, _)| k.as_slice()).collect::<Vec<_>>(), [&b"c10"[..], b"c11"]);
-        assert_eq!(rows[0].1, dirty.dirty_state("c10").unwrap());
+        assert_eq!(rows[0].1, b"logged", "the bytes last logged, as they are");
+        assert_eq!(dirty.dirty_state("c10"), Some(&b"logged"[..]));
+        assert_eq!(dirty.dirty_len(), 2, "marked twice, counted once");
         dirty.mark_clean();
         dirty.trim(&batch(&names[..1]));
         assert_eq!((dirty.len(), dirty.dirty_len()), (2, 0), "back to the capacity");

@@ -445,7 +445,7 @@ impl States {
 
     /// The stored form of `contact`'s state if it changed since `mark_clean`, else None.
     fn dirty_state<'py>(&self, py: Python<'py>, contact: &str) -> Option<Bound<'py, PyBytes>> {
-        self.inner.dirty_state(contact).map(|b| PyBytes::new(py, &b))
+        self.inner.dirty_state(contact).map(|b| PyBytes::new(py, b))
     }
 
     #[getter]
