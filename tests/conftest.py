@@ -7,7 +7,6 @@ temporary folder, the Rust core, the asyncio gateway on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import signal
@@ -26,6 +25,7 @@ import json
 from cairn.client import Client
 from cairn.clock import ManualClock
 from cairn.engine import Engine, EngineConfig
+from cairn.raystart import start_ray
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ T = TypeVar("T")
 @pytest.fixture(scope="session", autouse=True)
 def ray_session() -> Iterator[None]:
     """``ray.init`` once per test session."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    start_ray(num_cpus=2)
     yield
     ray.shutdown()
 

@@ -9,7 +9,6 @@ count in a subprocess and reports the ratio measured in this one run.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import ray
 from rich.console import Console
 
 from cairn.benchdefs import bench_definitions
+from cairn.raystart import start_ray
 
 
 def run_bench(console: Console, *, events: int, connections: int, frame_events: int, contacts: int,
@@ -28,7 +28,7 @@ def run_bench(console: Console, *, events: int, connections: int, frame_events: 
               fsync: bool, rate: float | None = None, pipelined_commits: bool = True) -> dict[str, Any]:
     """Run the load and return the JSON report."""
     with console.status("starting Ray and the engine"):
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        start_ray(num_cpus=2)
     try:
         with tempfile.TemporaryDirectory(prefix="cairn-bench-") as data:
             with console.status(f"sending {events:,} events over {connections} connections"):

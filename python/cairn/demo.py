@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from rich.table import Table
 
 from cairn import render
 from cairn.clock import ManualClock
+from cairn.raystart import start_ray
 
 EXAMPLES = Path("examples")
 DAY_MS = 86_400_000
@@ -36,7 +36,7 @@ def run_demo(console: Console, data_dir: Path | None, shards: int, examples: Pat
             console.print(f"[red]{f} not found: run `cairn demo` from the Cairn repository[/red]")
             return 1
     with console.status("starting Ray (a few seconds)"):
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        start_ray(num_cpus=2)
     try:
         if data_dir is not None:
             return asyncio.run(_demo(console, data_dir, shards, definitions, events))

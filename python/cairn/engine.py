@@ -23,6 +23,7 @@ from cairn.clock import Clock, ManualClock, parse_duration_ms, wall_clock
 from cairn.gateway import AdminError, Gateway, GatewayConfig
 from cairn.lanes import Report, ShardLane
 from cairn.layout import DataLayout, open_layout, write_atomic
+from cairn.raystart import start_ray
 
 #: Timers fired per shard call; the pump calls again while a shard has more due.
 TIMER_BATCH = 5_000
@@ -99,7 +100,7 @@ class Engine:
         """Open the data folder, start the shard actors, then accept connections."""
         cfg = self.config
         if not ray.is_initialized():
-            ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+            start_ray()
         self.layout = open_layout(Path(cfg.data_dir), cfg.shards)
         await self._start_shards()
         await self._restore_definitions()
