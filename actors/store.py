@@ -103,9 +103,10 @@ def _unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 
-def _ledger_row(raw: bytes) -> dict[str, Any]:
-    """A stored ledger row as a dict (rows are stored compactly; the core names them)."""
-    return _unpack(_core.named_ledger(raw))
+def _ledger_entries(raw: bytes) -> list[dict[str, Any]]:
+    """A stored ledger row's entries as dicts (stored compactly; the core names them)."""
+    entries: list[dict[str, Any]] = _unpack(_core.named_ledger(raw))
+    return entries
 
 
 def _state(contact: bytes, raw: bytes) -> dict[str, Any]:
@@ -606,7 +607,7 @@ class ShardStore:
             shown = seqs[-last:] if last else []
             history = self._history_rows(txn, shown)
             ledger_cursor = txn.cursor(self.dbs["ledger"])
-            ledger = [_ledger_row(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
+            ledger = [e for seq in seqs for _, v in _prefixed(ledger_cursor, seq) for e in _ledger_entries(v)]
             return {"contact": contact, "state": state, "history": history, "ledger": ledger}
 
     def member(self, contact: str) -> dict[str, Any] | None:
@@ -620,7 +621,7 @@ class ShardStore:
                 return None
             ledger_cursor = txn.cursor(self.dbs["ledger"])
             seqs = self._history_seqs(txn, contact)
-            ledger = [_ledger_row(v) for seq in seqs for _, v in _prefixed(ledger_cursor, seq)]
+            ledger = [e for seq in seqs for _, v in _prefixed(ledger_cursor, seq) for e in _ledger_entries(v)]
             return {"contact": contact, "programs": programs, "ledger": ledger}
 
     def simulate(self, candidate: bytes, from_ms: int, until_ms: int) -> dict[str, Any]:

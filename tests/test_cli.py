@@ -261,7 +261,7 @@ def test_status_text_and_json(engine, defs_file: Path, tmp_path: Path) -> None:
     status = json.loads(raw.output)
     assert status["op"] == "status" and status["definitions_version"] == 1
     assert status["totals"]["events"] == 3 and status["totals"]["contacts"] == 2
-    assert status["totals"]["ledger_rows"] == 4  # two earns, two joins
+    assert status["totals"]["ledger_rows"] == 2  # two events, each one earn and one join
     assert status["connections"] == 1  # the command's own connection
     assert len(status["shards"]) == 2
 

@@ -261,12 +261,13 @@ class BatchResult:
     next_seq: Final[int]
     """The shard's next history sequence after this batch."""
     ledger: Final[Rows]
-    """(seq8 history sequence of the causing event + 4-byte BE index; append-only; a
-    member's rows are found through its history sequences), a compact array of
-    ``[ts, event_id, program, rule, version, kind, entry, delta, pending_delta,
-    balance, pending, reason, reference]``, named by ``named_ledger``; per kind,
-    ``delta`` sums to the available balance and ``pending_delta`` to the pending
-    one)."""
+    """One row per event (or member timer) with ledger entries: (seq8 history
+    sequence of the causing event + 4-byte BE 0; append-only; a member's rows are
+    found through its history sequences), the array of its entries, each a compact
+    array ``[ts, event_id, program, rule, version, kind, entry, delta,
+    pending_delta, balance, pending, reason, reference]``, named by
+    ``named_ledger``; per kind, ``delta`` sums to the available balance and
+    ``pending_delta`` to the pending one)."""
     outbox: Final[Rows]
     """(seq8 history sequence of the causing event + 4-byte BE index of the effect
     within that event; keys only grow, so the outbox is append-only; effect).
@@ -352,10 +353,11 @@ def named_history(raw: bytes, seq: int) -> bytes:
     it cannot be decoded."""
 
 def named_ledger(raw: bytes) -> bytes:
-    """A stored ledger row (``BatchResult.ledger``) re-encoded as a msgpack named map
-    ``{"ts", "event_id", "program", "rule", "version", "kind", "entry", "delta",
-    "pending_delta", "balance", "pending", "reason", "reference"}``; rows stored as
-    named maps by earlier builds read too. ``CairnError`` when it is not one."""
+    """A stored ledger row (``BatchResult.ledger``) re-encoded as the msgpack array
+    of its entries, each a named map ``{"ts", "event_id", "program", "rule",
+    "version", "kind", "entry", "delta", "pending_delta", "balance", "pending",
+    "reason", "reference"}``; rows of earlier builds (one entry each, compact or
+    named) read as one entry. ``CairnError`` when it is none of these."""
 
 def named_effect(raw: bytes) -> bytes:
     """A stored outbox effect that carries its templates re-encoded as a msgpack

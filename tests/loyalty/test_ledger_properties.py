@@ -57,7 +57,7 @@ class MemoryShard:
         self.states: dict[bytes, bytes] = {}
         self.seen: dict[bytes, bytes] = {}
         self.timers: set[bytes] = set()
-        #: (contact, row): a row's contact is that of the history row of its key's seq.
+        #: (contact, entry): an entry's contact is that of the history row of its row key's seq.
         self.ledger: list[tuple[str, dict[str, Any]]] = []
         self.next_seq = 1
 
@@ -72,7 +72,7 @@ class MemoryShard:
         self.timers.difference_update(r.timer_deletes)
         contact_of = {key: msgpack.unpackb(_core.named_history(raw, int.from_bytes(key, "big")))["contact"]
                       for key, raw in r.history}
-        self.ledger.extend((contact_of[k[:8]], msgpack.unpackb(_core.named_ledger(v))) for k, v in r.ledger)
+        self.ledger.extend((contact_of[k[:8]], entry) for k, v in r.ledger for entry in msgpack.unpackb(_core.named_ledger(v)))
 
     def send(self, events: list[dict[str, Any]], now: int) -> None:
         split = self.catalog.split_frame(msgpack.packb({"op": "events", "seq": 1, "events": events}), 1, now)

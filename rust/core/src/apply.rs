@@ -11,6 +11,7 @@ use crate::keys::seen_key;
 use crate::rows::{EventRows, Rows};
 use crate::held::HeldStates;
 use crate::state::{RunRecord, State};
+use crate::loyalty::book::Entries;
 use crate::loyalty::{self, LoyaltyOut, LOYALTY_TIMER};
 use crate::facts;
 
@@ -96,7 +97,7 @@ fn apply_event<'c>(
     state: &mut State,
     cause: &Cause<'_>,
     out: &mut Out<'_>,
-    ledger: &mut EventRows<'_>,
+    ledger: &mut Entries,
     runs: &mut Vec<RunRecord<'c>>,
 ) {
     if ev.kind == "$profile" {
@@ -180,10 +181,11 @@ where
     // byte about twice), but not much more: fresh pages cost their zeroing.
     out.history = Rows::with_capacity(batch.len(), batch.len() * 384);
     out.outbox = Rows::with_capacity(batch.len() / 2, batch.len() * 192);
-    out.ledger = Rows::with_capacity(batch.len() / 2, batch.len() * 96);
+    out.ledger = Rows::with_capacity(batch.len() / 2, batch.len() * 192);
     let mut part = (0usize, 0usize);
     let mut part_idx = 0;
     let mut runs = Vec::new();
+    let mut entries = Entries::default();
     let mut timers = FxHashMap::default();
     let mut attributes = AttributeCatalog::default();
     // Contacts with an accepted event: only their states are written back.
@@ -229,18 +231,16 @@ where
             let (run, at) = journey::timer_of(ev);
             if run & LOYALTY_TIMER != 0 {
                 journey::drop_timer(ev, o.timers);
-                let first = out.ledger.len();
-                let mut lo = LoyaltyOut { ledger: &mut EventRows { rows: &mut out.ledger, seq, first }, timers: o.timers };
+                let mut lo = LoyaltyOut { ledger: &mut entries, timers: o.timers };
                 loyalty::on_timer(cat, ev, run, at, state, &mut lo);
             } else {
                 journey::on_timer(cat, ev, state, &cause, &mut o, &mut runs);
             }
         } else {
             attributes.note(ev);
-            let first = out.ledger.len();
-            let mut ledger = EventRows { rows: &mut out.ledger, seq, first };
-            apply_event(cat, ev, seq, state, &cause, &mut o, &mut ledger, &mut runs);
+            apply_event(cat, ev, seq, state, &cause, &mut o, &mut entries, &mut runs);
         }
+        entries.flush(&mut out.ledger, seq);
         out.effects += out.outbox.len() - before;
         out.history.push_with(&[&seq.to_be_bytes()], |buf| HistoryRow::new(ev, &runs).write(buf, batch.raw_attrs(i)));
         // Timer events too: the recent ids (then `seen`) are the contact's index into

@@ -19,7 +19,7 @@ use crate::event::Event;
 use crate::journey::timer_event;
 use crate::keys::parse_timer_key;
 use crate::loyalty::{self, LoyaltyOut};
-use crate::rows::{EventRows, Rows};
+use crate::loyalty::book::Entries;
 use crate::state::State;
 
 /// One contact being replayed.
@@ -38,7 +38,7 @@ pub struct Simulation {
     /// Events applied through loyalty (from `from_ms` on), and ledger rows written.
     pub events: u64,
     pub ledger_rows: u64,
-    scratch: Rows,
+    scratch: Entries,
 }
 
 /// What the replay ended with, for one contact and one loyalty program.
@@ -56,7 +56,7 @@ pub struct MemberOutcome {
 
 impl Simulation {
     pub fn new(cat: Arc<Catalog>, from_ms: i64) -> Simulation {
-        Simulation { cat, from_ms, contacts: BTreeMap::new(), events: 0, ledger_rows: 0, scratch: Rows::default() }
+        Simulation { cat, from_ms, contacts: BTreeMap::new(), events: 0, ledger_rows: 0, scratch: Entries::default() }
     }
 
     /// Replay stored events, in history order (`$timer` events are skipped: the
@@ -88,8 +88,7 @@ impl Simulation {
         self.events += 1;
         let programs = idx.map_or(&[][..], |i| i.loyalty.as_slice());
         let mut timers = FxHashMap::default();
-        let mut ledger = EventRows { first: 0, rows: &mut self.scratch, seq: 0 };
-        loyalty::on_event(cat, programs, ev, &mut r.state, &mut LoyaltyOut { ledger: &mut ledger, timers: &mut timers });
+        loyalty::on_event(cat, programs, ev, &mut r.state, &mut LoyaltyOut { ledger: &mut self.scratch, timers: &mut timers });
         self.settle(r, timers);
     }
 
@@ -102,8 +101,7 @@ impl Simulation {
             }
             let ev = timer_event(at, contact, id);
             let mut timers = FxHashMap::default();
-            let mut ledger = EventRows { first: 0, rows: &mut self.scratch, seq: 0 };
-            loyalty::on_timer(&self.cat, &ev, id, at, &mut r.state, &mut LoyaltyOut { ledger: &mut ledger, timers: &mut timers });
+            loyalty::on_timer(&self.cat, &ev, id, at, &mut r.state, &mut LoyaltyOut { ledger: &mut self.scratch, timers: &mut timers });
             self.settle(r, timers);
         }
     }
@@ -119,7 +117,7 @@ impl Simulation {
             }
         }
         self.ledger_rows += self.scratch.len() as u64;
-        self.scratch = Rows::default();
+        self.scratch.clear();
     }
 
     /// Fire what is due up to `until_ms`, then each contact's memberships.

@@ -371,9 +371,12 @@ fn loyalty_crediting_currency_and_subscribe() {
     assert_eq!(st.loyalty["club"].non_qualifying, 50);
     assert_eq!(st.loyalty["club"].qualifying, 5);
     assert_eq!(st.loyalty["club"].joined_ms, 10);
-    let rows: Vec<Value> = r.ledger.iter().map(|(_, v)| decode_exact(&cairn_core::loyalty::book::named_ledger(v).unwrap()).unwrap()).collect();
-    let entries: Vec<&str> = rows.iter().map(|r| r.get("entry").and_then(Value::as_str).unwrap()).collect();
-    assert_eq!(entries, ["earn", "earn", "join", "refused"]);
+    let per_event: Vec<Vec<Value>> =
+        r.ledger.iter().map(|(_, v)| decode_exact(&cairn_core::loyalty::book::named_ledger(v).unwrap()).unwrap()).collect();
+    let shape: Vec<Vec<&str>> =
+        per_event.iter().map(|row| row.iter().map(|e| e.get("entry").and_then(Value::as_str).unwrap()).collect()).collect();
+    assert_eq!(shape, [vec!["earn", "earn", "join"], vec!["refused"]], "one row per event with entries");
+    let rows: Vec<Value> = per_event.into_iter().flatten().collect();
     assert_eq!(rows[0].get("delta"), Some(&i(50)));
     assert_eq!(rows[0].get("balance"), Some(&i(50)));
     assert_eq!(rows[0].get("kind"), Some(&s("non_qualifying")));

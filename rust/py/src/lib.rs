@@ -572,8 +572,8 @@ fn named_effect<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes
     Ok(PyBytes::new(py, &named))
 }
 
-/// A stored ledger row as a msgpack named map (rows are stored compactly, as
-/// arrays; rows stored as named maps before read too).
+/// A stored ledger row as the msgpack array of its entries as named maps (entries
+/// are stored compactly, as arrays; rows of earlier builds read as one entry).
 #[pyfunction]
 fn named_ledger<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let named = core::loyalty::book::named_ledger(raw).map_err(|e| CairnError::new_err(format!("ledger row: {e}")))?;

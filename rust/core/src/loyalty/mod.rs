@@ -17,7 +17,7 @@ pub mod rules;
 
 use rustc_hash::FxHashMap;
 
-use self::book::Book;
+use self::book::{Book, Entries};
 use self::calendar::{add_months, birthday_window, parse_birthday, year_of};
 use self::member::{Grant, Member, Receipt};
 use self::receipt::{to_cents, ReceiptView};
@@ -26,22 +26,22 @@ use crate::definitions::loyalty::{Effect, Join};
 use crate::definitions::{Catalog, LoyaltyProgram, PointKind};
 use crate::event::Event;
 use crate::keys::timer_key;
-use crate::rows::EventRows;
 use crate::state::State;
 use crate::value::{map_get, Text, Value};
 
 pub use crate::definitions::loyalty::LOYALTY_TIMER;
 
 /// Where one event's loyalty output goes.
-pub struct LoyaltyOut<'o, 'l> {
-    pub ledger: &'o mut EventRows<'l>,
+pub struct LoyaltyOut<'o> {
+    /// The occasion's ledger entries (the caller writes them as its row).
+    pub ledger: &'o mut Entries,
     /// Timer key -> true (put) or false (delete), as journeys use it.
     pub timers: &'o mut FxHashMap<Vec<u8>, bool>,
 }
 
 /// The event's effect on every loyalty program: bookkeeping events first, then the
 /// programs whose rules watch its type (`programs`: indexes in `cat.loyalty`).
-pub fn on_event(cat: &Catalog, programs: &[usize], ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+pub fn on_event(cat: &Catalog, programs: &[usize], ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>) {
     if cat.loyalty.is_empty() {
         return;
     }
@@ -58,7 +58,7 @@ pub fn on_event(cat: &Catalog, programs: &[usize], ev: &Event, state: &mut State
 }
 
 /// A due member timer (`$timer` event whose run field has `LOYALTY_TIMER`).
-pub fn on_timer(cat: &Catalog, ev: &Event, id: u64, at: i64, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+pub fn on_timer(cat: &Catalog, ev: &Event, id: u64, at: i64, state: &mut State, out: &mut LoyaltyOut<'_>) {
     let Some(lp) = cat.loyalty.iter().find(|l| l.timer_id == id) else { return };
     let State { loyalty, profile, facts, .. } = state;
     let Some(m) = loyalty.get_mut(&lp.name) else { return };
@@ -103,7 +103,7 @@ fn expiry_reason(lp: &LoyaltyProgram) -> String {
 
 /// The program's rules for `ev`'s type, for members (or, with `join: auto`, for
 /// contacts who become members when a rule applies).
-fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+fn run_event(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>) {
     let State { loyalty, profile, facts, .. } = state;
     let member = loyalty.contains_key(&lp.name);
     let indexed = lp.by_event.get(&ev.kind);
@@ -187,14 +187,14 @@ fn other_currency<'e>(lp: &LoyaltyProgram, ev: &'e Event) -> Option<&'e str> {
     }
 }
 
-fn fire_rules(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_, '_>) {
+fn fire_rules(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_>) {
     fire_rules_for(cat, lp, rules, m, occ, contact, book, "");
 }
 
 /// Evaluate `rules` for one occasion and apply their effects: multipliers are
 /// collected first and scale the credits of the others, whatever their order.
 #[allow(clippy::too_many_arguments)]
-fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_, '_>, receipt: &str) -> Earned {
+fn fire_rules_for(cat: &Catalog, lp: &LoyaltyProgram, rules: &[usize], m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_>, receipt: &str) -> Earned {
     let mut fired: Vec<(usize, i64, String)> = Vec::new();
     let mut matched = false;
     // The tier is the same for every rule of one occasion (it moves after them).
@@ -280,7 +280,7 @@ fn format_factor(f: f64) -> String {
 /// Credit points: pending for the program's return window when a receipt earned
 /// them, with an expiry when the program's points expire.
 #[allow(clippy::too_many_arguments)]
-fn credit(lp: &LoyaltyProgram, m: &mut Member, kind: PointKind, amount: i64, ts: i64, receipt: &str, rule: &str, why: &str, book: &mut Book<'_, '_>) {
+fn credit(lp: &LoyaltyProgram, m: &mut Member, kind: PointKind, amount: i64, ts: i64, receipt: &str, rule: &str, why: &str, book: &mut Book<'_>) {
     if amount <= 0 {
         return;
     }
@@ -298,7 +298,7 @@ fn credit(lp: &LoyaltyProgram, m: &mut Member, kind: PointKind, amount: i64, ts:
 }
 
 #[allow(clippy::too_many_arguments)]
-fn grant(cat: &Catalog, lp: &LoyaltyProgram, i: usize, m: &mut Member, ts: i64, contact: &str, rule: &str, reason: &str, book: &mut Book<'_, '_>) {
+fn grant(cat: &Catalog, lp: &LoyaltyProgram, i: usize, m: &mut Member, ts: i64, contact: &str, rule: &str, reason: &str, book: &mut Book<'_>) {
     let reward = &lp.rewards[i];
     let code = codes::reward_code(&cat.secret, contact, book.event_id, &lp.name, rule, book.grants);
     book.grants += 1;
@@ -326,7 +326,7 @@ fn tier_for(lp: &LoyaltyProgram, qualifying: i64) -> String {
 /// Recompute the tier from qualifying points; each change (and a promotion to
 /// VIP) is a ledger row and runs the tier-change rules, which may change points,
 /// and so the tier, again (a few rounds at most).
-fn settle_tier(cat: &Catalog, lp: &LoyaltyProgram, m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_, '_>) {
+fn settle_tier(cat: &Catalog, lp: &LoyaltyProgram, m: &mut Member, occ: &Occ<'_>, contact: &str, book: &mut Book<'_>) {
     if lp.tiers.is_empty() {
         return;
     }
@@ -408,7 +408,7 @@ fn new_member(lp: &LoyaltyProgram, ts: i64, profile: &crate::vecmap::VecMap<Stri
 }
 
 /// Join `lp` now: member fields from `fields`, then join rules, tier, timer.
-fn join(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, how: &str, fields: &[(Text, Value)], out: &mut LoyaltyOut<'_, '_>) {
+fn join(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, how: &str, fields: &[(Text, Value)], out: &mut LoyaltyOut<'_>) {
     let State { loyalty, profile, facts, .. } = state;
     let mut fresh = new_member(lp, ev.ts, profile);
     member_fields(fields, &mut fresh, ev.kind == "loyalty_subscribe" && lp.vip.is_some());
@@ -423,7 +423,7 @@ fn join(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, how: 
 
 /// `loyalty_subscribe` {program?, birthday?, vip?}: join the subscribe programs (only
 /// `program` when given, whatever its join), or update a member's fields.
-fn subscribe(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+fn subscribe(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>) {
     let only = map_get(ev.attrs(), "program").and_then(Value::as_str);
     for lp in &cat.loyalty {
         let wanted = only.map_or(lp.join == Join::Subscribe, |p| p.eq_ignore_ascii_case(&lp.name));
@@ -453,7 +453,7 @@ fn member_fields(attrs: &[(Text, Value)], m: &mut Member, vip: bool) {
 
 /// After member fields changed: a VIP promotion is a tier change; a birthday may
 /// need the timer.
-fn settle_after_fields(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+fn settle_after_fields(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>) {
     let State { loyalty, profile, facts, .. } = state;
     let Some(m) = loyalty.get_mut(&lp.name) else { return };
     let mut book = Book { ledger: out.ledger, program: &lp.name, version: cat.version, ts: ev.ts, event_id: &ev.id, grants: 0 };
@@ -464,7 +464,7 @@ fn settle_after_fields(cat: &Catalog, lp: &LoyaltyProgram, ev: &Event, state: &m
 
 /// `$profile`: join the profile programs whose member field the event sets to true;
 /// member fields it sets (birthday) apply to every membership.
-fn profile(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+fn profile(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>) {
     let Some(Value::Map(set)) = map_get(ev.attrs(), "set") else { return };
     for lp in &cat.loyalty {
         if let Some(m) = state.loyalty.get_mut(&lp.name) {
@@ -478,9 +478,9 @@ fn profile(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_
     }
 }
 
-type MemberOp = fn(&LoyaltyProgram, &Event, &mut Member, &mut Book<'_, '_>);
+type MemberOp = fn(&LoyaltyProgram, &Event, &mut Member, &mut Book<'_>);
 
-fn each_member(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>, op: MemberOp) {
+fn each_member(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>, op: MemberOp) {
     let State { loyalty, profile, facts, .. } = state;
     for lp in &cat.loyalty {
         let Some(m) = loyalty.get_mut(&lp.name) else { continue };
@@ -495,7 +495,7 @@ fn each_member(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOu
 /// proportion to the amount refunded (all of it when no amount is given). Pending
 /// points are cancelled; available ones debited; points already spent are not
 /// charged again (a balance never goes below 0).
-fn on_return(lp: &LoyaltyProgram, ev: &Event, m: &mut Member, book: &mut Book<'_, '_>) {
+fn on_return(lp: &LoyaltyProgram, ev: &Event, m: &mut Member, book: &mut Book<'_>) {
     let Some(id) = map_get(ev.attrs(), "receipt").and_then(Value::as_str) else {
         book.note("", "refused", "refused", "purchase_return needs the receipt it returns (attribute receipt)", "");
         return;
@@ -542,7 +542,7 @@ fn on_return(lp: &LoyaltyProgram, ev: &Event, m: &mut Member, book: &mut Book<'_
 
 /// `reward_redeem` {code, channel?, store_code?}: a member's reward, once, before it
 /// expires.
-fn redeem(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_, '_>) {
+fn redeem(cat: &Catalog, ev: &Event, state: &mut State, out: &mut LoyaltyOut<'_>) {
     let raw = map_get(ev.attrs(), "code").and_then(Value::as_str).unwrap_or("");
     let code = codes::normalize(raw);
     let at = match (map_get(ev.attrs(), "store_code").and_then(Value::as_str), map_get(ev.attrs(), "channel").and_then(Value::as_str)) {

@@ -80,7 +80,8 @@ impl Shard {
             self.stored_history.push(v.to_vec());
         }
         for (_, v) in r.ledger.iter() {
-            self.ledger.push(decode_exact(&cairn_core::loyalty::book::named_ledger(v).unwrap()).unwrap());
+            let entries: Vec<Value> = decode_exact(&cairn_core::loyalty::book::named_ledger(v).unwrap()).unwrap();
+            self.ledger.extend(entries);
         }
         r
     }
