@@ -264,6 +264,9 @@ def test_status_text_and_json(engine, defs_file: Path, tmp_path: Path) -> None:
     assert status["totals"]["ledger_rows"] == 2  # two events, each one earn and one join
     assert status["connections"] == 1  # the command's own connection
     assert len(status["shards"]) == 2
+    timing = [s["timing"] for s in status["shards"]]
+    assert sum(t["events"] for t in timing) == 3
+    assert all(t["cpu_s"] > 0 for t in timing), "each shard process has run since its store opened"
 
 
 # ------------------------------------------------------------ connection

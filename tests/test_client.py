@@ -398,6 +398,7 @@ async def test_run_load_closed_loop(engine) -> None:
     assert (report["accepted"], report["duplicates"], report["rejected"], report["frame_errors"]) == (5000, 0, 0, 0)
     assert report["frames"] == 20 and report["connections"] == 2
     assert report["events_per_s"] > 0 and report["seconds"] > 0
+    assert report["process_cpu_us_per_event"] > 0  # this process drove 5,000 events
     assert_sane_latency(report["latency_ms"])
     assert json.loads(report_json(report)) == report
     assert totals(engine)["events"] == 5000

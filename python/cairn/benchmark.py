@@ -66,11 +66,16 @@ async def _load(data: Path, *, events: int, connections: int, frame_events: int,
 
         await engine.apply_definitions(yaml.safe_dump(bench_definitions(programs, rules)), "bench.yaml")
         host, port = engine.address
+        before = await engine.status()
         report = await run_load(host, port, events=events, connections=connections, frame_events=frame_events,
                                 contacts=contacts, in_flight=in_flight, rate=rate)
         status = await engine.status()
         report["engine_status"] = status["totals"]
         report["shard_timing"] = [s["timing"] for s in status["shards"]]
+        # CPU of all shard processes over the load and the checkpoint that ends it:
+        # the figure to compare builds by on a noisy machine (docs/benchmarks.md).
+        shard_cpu = sum(s["timing"]["cpu_s"] - b["timing"]["cpu_s"] for s, b in zip(status["shards"], before["shards"]))
+        report["shard_cpu_us_per_event"] = round(shard_cpu / max(events, 1) * 1e6, 2)
         return report
     finally:
         await engine.stop()

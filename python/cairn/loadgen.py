@@ -251,10 +251,11 @@ async def run_load(
             events, connections, frame_events, clients[0].max_frame, run_id, contacts, event_mix, seed
         )
         stats = _Stats()
-        t0 = time.perf_counter_ns()
+        cpu0, t0 = time.process_time(), time.perf_counter_ns()
         await asyncio.gather(
             *(_drive(c, share, in_flight, stats, t0, rate) for c, share in zip(clients, shares))
         )
+        cpu = time.process_time() - cpu0
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
     seconds = max(stats.last_ack_ns - t0, 1) / 1e9
@@ -274,6 +275,9 @@ async def run_load(
         "events_per_s": round(events / seconds, 1),
         "latency_ms": latency_summary(stats.histogram),
         "frames": stats.frames,
+        # CPU of this process while it drove the load: the load generator's, and the
+        # gateway's when it runs here too (`cairn bench`).
+        "process_cpu_us_per_event": round(cpu / max(events, 1) * 1e6, 2),
     }
 
 
