@@ -37,12 +37,13 @@ from cairn import _core
 # `timers` holds the waits of program runs, keyed by due time (keys::timer_key);
 # `attributes` the attributes seen per event type with their inferred types (J-6).
 # `statelog` holds the states batches changed since the last checkpoint, appended
-# (log sequence + contact); `state` holds every state as of that checkpoint.
+# (one entry per batch: log sequence -> the batch's packed (contact, state) rows);
+# `state` holds every state as of that checkpoint.
 DB_NAMES = ("state", "seen", "history", "ledger", "outbox", "retry", "dead", "timers", "attributes", "meta",
             "statelog")
 #: `BatchResult` rows written as they are, each to the table of its name.
 _ROWS = ("seen", "history", "ledger", "outbox")
-_APPEND = frozenset({"history", "ledger", "outbox", "statelog"})
+_APPEND = frozenset({"history", "ledger", "outbox"})
 
 # Every applied definitions document, under b"definitions/" + version (8 bytes BE):
 # contacts inside an older version of a program keep walking it after an apply.
@@ -368,7 +369,11 @@ class ShardStore:
         txn = self.env.begin(write=True)
         try:
             if prepared.log_seq:
-                self._put(txn, "statelog", result.states.prefixed(_SEQ.pack(prepared.log_seq)))
+                # The batch's changed states as one log entry: one put, not one per state.
+                if not txn.put(_SEQ.pack(prepared.log_seq), result.states.packed(), db=self.dbs["statelog"],
+                               append=True):
+                    raise StoreError(f"{self.path}: state log entry {prepared.log_seq} is not after the last "
+                                     "one; the batch was not applied")
             elif len(result.states):
                 txn.cursor(self.dbs["state"]).putmulti(result.states)
             for row in _ROWS:
@@ -448,8 +453,13 @@ class ShardStore:
             log = txn.cursor(self.dbs["statelog"])
             if log.first():
                 if replay:
-                    # The log is in batch order: the last row of a contact is its state.
-                    latest = {key[_SEQ.size:]: state for key, state in log}
+                    # The log is in batch order: a contact's state is its last one.
+                    latest: dict[bytes, bytes] = {}
+                    for key, value in log:
+                        if len(key) == _SEQ.size:  # a batch's states, packed
+                            latest.update(_core.unpack_rows(value))
+                        else:  # an earlier build's entry: one state, keyed by sequence then contact
+                            latest[key[_SEQ.size:]] = value
                     rows: Any = sorted(latest.items())
                 else:
                     rows = self.held.dirty_rows()
@@ -482,8 +492,7 @@ class ShardStore:
             cursor.putmulti(items)
             return
         # History, ledger and outbox keys start with a history sequence above every
-        # stored one, state log keys with a log sequence above every logged one:
-        # append (full pages, only the tail is dirtied). LMDB refuses an out-of-order
+        # stored one: append (full pages, only the tail is dirtied). LMDB refuses an out-of-order
         # key without raising, so count: a refused row aborts the batch.
         _, added = cursor.putmulti(items, append=True)
         if added != len(items):

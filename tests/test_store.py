@@ -7,10 +7,11 @@ import asyncio
 import threading
 from typing import Any
 
+import lmdb
 import msgpack
 import pytest
 
-from actors.store import ShardStore, StoreError
+from actors.store import DB_NAMES, ShardStore, StoreError
 from cairn import _core
 from cairn.definitions import parse
 from cairn.lanes import Report, ShardLane
@@ -538,7 +539,7 @@ def test_a_shard_writes_changed_states_behind_and_checkpoints_them(make_store):
     store.apply([part(store, purchases(range(3), contact=c)) for c in ("ann", "bob")], NOW)
     with store.env.begin() as txn:
         assert txn.stat(store.dbs["state"])["entries"] == 0  # only logged so far
-        assert txn.stat(store.dbs["statelog"])["entries"] == 2
+        assert txn.stat(store.dbs["statelog"])["entries"] == 1  # one entry per batch, both states in it
     # Readers see the held copy of a changed state.
     assert store.contact("bob")["state"]["loyalty"]["club"]["qualifying"] == 30
     store.checkpoint()
@@ -546,6 +547,36 @@ def test_a_shard_writes_changed_states_behind_and_checkpoints_them(make_store):
         assert txn.stat(store.dbs["state"])["entries"] == 2
         assert txn.stat(store.dbs["statelog"])["entries"] == 0
     assert store.held.dirty == 0
+
+
+def test_a_state_log_entry_of_an_earlier_build_is_replayed(make_store, tmp_path):
+    # Earlier builds logged one row per state, keyed by log sequence then contact.
+    source = make_store(DEFS, "source")
+    source.apply([part(source, purchases(range(3), contact="bob"))], NOW)
+    source.checkpoint()
+    with source.env.begin() as txn:
+        bob = txn.get(b"bob", db=source.dbs["state"])
+    ShardStore(tmp_path / "old", fsync=False).close()  # its tables
+    env = lmdb.open(str(tmp_path / "old"), max_dbs=len(DB_NAMES))
+    with env.begin(write=True) as txn:
+        txn.put((7).to_bytes(8, "big") + b"bob", bob, db=env.open_db(b"statelog", txn=txn))
+    env.close()
+    reopened = ShardStore(tmp_path / "old", fsync=False)  # replays the log on opening
+    try:
+        with reopened.env.begin() as txn:
+            assert txn.get(b"bob", db=reopened.dbs["state"]) == bob
+            assert txn.stat(reopened.dbs["statelog"])["entries"] == 0
+    finally:
+        reopened.close()
+
+
+def test_packed_rows_read_back_and_a_cut_entry_is_an_error_naming_the_row(store):
+    store.apply([part(store, purchases(range(2), contact=c)) for c in ("ann", "bob")], NOW)
+    rows = store.held.dirty_rows()
+    packed = rows.packed()
+    assert list(_core.unpack_rows(packed)) == list(rows) and len(rows) == 2
+    with pytest.raises(_core.CairnError, match="packed rows: row 1: .* bytes left for a 3-byte key"):
+        _core.unpack_rows(packed[:-1])
 
 
 # -- the shard lane over pipelined stores -------------------------------------------

@@ -224,8 +224,10 @@ class Rows(Sequence[tuple[bytes, bytes]]):
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> tuple[bytes, bytes]: ...  # type: ignore[override]
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
-    def prefixed(self, prefix: bytes) -> Rows:
-        """The same rows with ``prefix`` before every key (a state log sequence)."""
+    def packed(self) -> bytes:
+        """All the rows as one value (a batch's state log entry): per row the key's
+        and the value's lengths (4 bytes BE each), then both. ``unpack_rows`` reads
+        it back."""
 
 class BatchResult:
     """Rows produced by ``Catalog.apply``, ready for LMDB ``putmulti`` in one write
@@ -351,6 +353,10 @@ def named_history(raw: bytes, seq: int) -> bytes:
     definitions (``Catalog.named_history``) and read here as the fallback text
     ``"decision trace [...]: read without the definitions"``. ``CairnError`` when
     it cannot be decoded."""
+
+def unpack_rows(raw: bytes) -> Rows:
+    """The rows ``Rows.packed`` wrote. ``CairnError`` naming the row when ``raw``
+    is cut short or is not such a value."""
 
 def named_ledger(raw: bytes) -> bytes:
     """A stored ledger row (``BatchResult.ledger``) re-encoded as the msgpack array

@@ -62,14 +62,37 @@ impl Rows {
         self.spans.len()
     }
 
-    /// The same rows with `prefix` before every key (e.g. a log sequence: the keys
-    /// of sorted rows stay sorted, after every key with a smaller prefix).
-    pub fn prefixed(&self, prefix: &[u8]) -> Rows {
-        let mut out = Rows::with_capacity(self.len(), self.buf.len() + prefix.len() * self.len());
+    /// All the rows as one value (a batch's entry in the state log: one LMDB put
+    /// instead of one per row): per row the key's and the value's lengths (4 bytes
+    /// BE each), then the key and the value. `Rows::unpack` reads it back.
+    pub fn packed(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.buf.len() + 8 * self.len());
         for (k, v) in self.iter() {
-            out.push_raw(&[prefix, k], v);
+            // u32: a row is a state or an event's record, far below 4 GB.
+            out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            out.extend_from_slice(k);
+            out.extend_from_slice(v);
         }
         out
+    }
+
+    /// The rows `packed` wrote, or what is wrong with `packed`.
+    pub fn unpack(mut packed: &[u8]) -> Result<Rows, String> {
+        let mut rows = Rows::with_capacity(0, packed.len());
+        while !packed.is_empty() {
+            let at = rows.len();
+            let [k0, k1, k2, k3, v0, v1, v2, v3, rest @ ..] = packed else {
+                return Err(format!("row {at}: {} bytes left, not the 8 of two lengths", packed.len()));
+            };
+            let (k, v) = (u32::from_be_bytes([*k0, *k1, *k2, *k3]) as usize, u32::from_be_bytes([*v0, *v1, *v2, *v3]) as usize);
+            if rest.len() < k + v {
+                return Err(format!("row {at}: {} bytes left for a {k}-byte key and a {v}-byte value", rest.len()));
+            }
+            rows.push_raw(&[&rest[..k]], &rest[k..k + v]);
+            packed = &rest[k + v..];
+        }
+        Ok(rows)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,8 +169,12 @@ mod tests {
         assert_eq!(r.get(0), (&b"a\x001"[..], &b"xyz"[..]));
         assert_eq!(r.get(1), (&b"k"[..], &[7u8][..]));
         assert_eq!(r.to_vec()[1], (b"k".to_vec(), vec![7u8]));
-        let p = r.prefixed(b"P");
-        assert_eq!(p.to_vec(), vec![(b"Pa\x001".to_vec(), b"xyz".to_vec()), (b"Pk".to_vec(), vec![7u8])]);
+        let packed = r.packed();
+        assert_eq!(&packed[..11], b"\0\0\0\x03\0\0\0\x03a\x001", "lengths, then the key");
+        assert_eq!(Rows::unpack(&packed).unwrap(), r);
+        assert_eq!(Rows::unpack(&[]).unwrap().len(), 0);
+        assert!(Rows::unpack(&packed[..packed.len() - 1]).unwrap_err().contains("row 1: 1 bytes left for a 1-byte key and a 1-byte value"));
+        assert!(Rows::unpack(&packed[..5]).unwrap_err().contains("row 0: 5 bytes left"));
     }
 
     #[test]

@@ -89,9 +89,10 @@ impl PyRows {
         RowIter { rows: slf.unbind(), next: 0 }
     }
 
-    /// The same rows with `prefix` before every key.
-    fn prefixed(&self, py: Python<'_>, prefix: &[u8]) -> PyResult<Py<PyRows>> {
-        rows(py, self.inner.prefixed(prefix))
+    /// All the rows as one `bytes` value (`unpack_rows` reads it back).
+    fn packed<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let packed = py.detach(|| self.inner.packed());
+        PyBytes::new(py, &packed)
     }
 
     fn __repr__(&self) -> String {
@@ -572,6 +573,13 @@ fn named_effect<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes
     Ok(PyBytes::new(py, &named))
 }
 
+/// The rows `Rows.packed` wrote (a state log entry).
+#[pyfunction]
+fn unpack_rows(py: Python<'_>, raw: &[u8]) -> PyResult<Py<PyRows>> {
+    let unpacked = core::Rows::unpack(raw).map_err(|e| CairnError::new_err(format!("packed rows: {e}")))?;
+    rows(py, unpacked)
+}
+
 /// A stored ledger row as the msgpack array of its entries as named maps (entries
 /// are stored compactly, as arrays; rows of earlier builds read as one entry).
 #[pyfunction]
@@ -659,6 +667,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(named_history, m)?)?;
     m.add_function(wrap_pyfunction!(named_effect, m)?)?;
     m.add_function(wrap_pyfunction!(named_ledger, m)?)?;
+    m.add_function(wrap_pyfunction!(unpack_rows, m)?)?;
     m.add("CairnError", py.get_type::<CairnError>())?;
     m.add("DefinitionError", py.get_type::<DefinitionError>())?;
     m.add("FrameError", py.get_type::<FrameError>())?;
