@@ -492,8 +492,8 @@ class ShardStore:
             cursor.putmulti(items)
             return
         # History, ledger and outbox keys start with a history sequence above every
-        # stored one: append (full pages, only the tail is dirtied). LMDB refuses an out-of-order
-        # key without raising, so count: a refused row aborts the batch.
+        # stored one: append (full pages, only the tail is dirtied). LMDB refuses an
+        # out-of-order key without raising, so count: a refused row aborts the batch.
         _, added = cursor.putmulti(items, append=True)
         if added != len(items):
             raise StoreError(f"{self.path}: {len(items) - added} {table} rows were not after the last stored "

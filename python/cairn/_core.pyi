@@ -188,7 +188,8 @@ class States:
 
     def dirty_rows(self) -> Rows:
         """(contact, stored state) of every state changed since ``mark_clean``,
-        sorted by contact: what a checkpoint writes into the state table."""
+        sorted by contact: what a checkpoint writes into the state table. The bytes
+        are those the batch that last changed each state logged, not encoded again."""
 
     def dirty_state(self, contact: str) -> bytes | None:
         """The stored form of ``contact``'s state if it changed since
