@@ -10,9 +10,10 @@ rules), keeps shard 0's half of EVENTS (default 400,000), and feeds it to a
 batches, pipelined as the shard actor does (`submit`, then `sync`) unless
 `--one-at-a-time`. No Ray, no gateway, no load generator on the same cores.
 
-Prints events/s, the time per phase (read, core, write, commit, the wait for
-earlier commits, and the checkpoints of the state log, the last one included in the
-timed run), the bytes the process wrote to the block device per event
+Prints events/s, the CPU per event (the process's, both threads: the figure that
+holds when other processes take the cores), the time per phase (read, core, write,
+commit, the wait for earlier commits, and the checkpoints of the state log, the
+last one included in the timed run), the bytes the process wrote to the block device per event
 (`/proc/self/io` write_bytes: row bytes plus LMDB's page copies, branch pages and
 free lists), and per table the rows, their payload and pages. Bytes written do not
 depend on the machine's speed; use them to compare builds. The wall clock here
@@ -86,7 +87,7 @@ def main() -> None:
         store.install(packed_definitions(100, 100), 1)
         batches, total = shard_batches(store, events)
         gc.collect()
-        before, start = written_bytes(), time.perf_counter()
+        before, start, cpu = written_bytes(), time.perf_counter(), time.process_time()
         if pipelined:
             for parts in batches:
                 store.submit(parts, NOW)
@@ -96,10 +97,12 @@ def main() -> None:
                 store.apply(parts, NOW)
         store.checkpoint()  # the states still in the log: their copy is part of the cost
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         written = written_bytes() - before
         mode = "pipelined" if pipelined else "one at a time"
         print(f"{total:,} events in {len(batches)} batches ({mode}, fsync {'on' if fsync else 'off'}): "
-              f"{total / elapsed:,.0f} events/s; {written / total:,.0f} bytes written per event")
+              f"{total / elapsed:,.0f} events/s; {written / total:,.0f} bytes written per event; "
+              f"CPU {cpu / total * 1e6:.2f} µs per event (both threads)")
         for phase in ("read_s", "core_s", "write_s", "commit_s", "wait_s", "checkpoint_s"):
             seconds = store.timing[phase]
             print(f"  {phase[:-2]:10} {seconds:6.2f} s  {seconds / total * 1e6:6.2f} µs/event")
