@@ -235,7 +235,9 @@ class BatchResult:
     transaction. Keys: ``seq8`` = 8-byte big-endian unsigned integer."""
 
     states: Final[Rows]
-    """(contact, state) for every contact with an accepted event, sorted by contact.
+    """(contact, state) for every contact with an accepted event: sorted by contact
+    when the states are written in place (``States`` of capacity 0), in no set
+    order when they go to the state log (the checkpoint's ``dirty_rows`` sorts).
     States are stored compactly (msgpack arrays, fields in declaration order); read
     one with ``named_state``: ``{"v": 1, "profile": {...}, "events": n, "ledger_seq":
     next ledger seq (starts at 1), "last_ts": ms, "loyalty": {program: {"joined_ms",

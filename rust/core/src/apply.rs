@@ -268,11 +268,15 @@ where
         .collect();
     out.attributes.sort_unstable();
     let mut contacts: Vec<&str> = touched.into_iter().collect();
-    contacts.sort_unstable();
-    out.states = Rows::with_capacity(contacts.len(), contacts.len() * 256);
     // Held states a batch changed are marked for the shard's state log (a capacity
-    // of 0 holds nothing past the batch).
+    // of 0 holds nothing past the batch). States written in place go in key order
+    // (LMDB's B-tree pages are then touched in order); a log entry takes them in
+    // any order, and the checkpoint sorts what it writes.
     let mark = held.capacity() > 0;
+    if !mark {
+        contacts.sort_unstable();
+    }
+    out.states = Rows::with_capacity(contacts.len(), contacts.len() * 256);
     for contact in contacts {
         let state = held.get(contact).expect("a touched contact is held");
         out.states.push_with(&[contact.as_bytes()], |buf| state.write(buf));
