@@ -104,10 +104,11 @@ def _unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 
-def _ledger_entries(raw: bytes) -> list[dict[str, Any]]:
-    """A stored ledger row's entries as dicts (stored compactly; the core names them)."""
-    entries: list[dict[str, Any]] = _unpack(_core.named_ledger(raw))
-    return entries
+def _ledger(txn: lmdb.Transaction, ledger_db: Any, seqs: list[bytes]) -> list[dict[str, Any]]:
+    """The ledger entries of the events with history keys ``seqs``, in order, as
+    dicts: an event's row holds its entries, stored compactly; the core names them."""
+    cursor = txn.cursor(ledger_db)
+    return [e for seq in seqs for _, raw in _prefixed(cursor, seq) for e in _unpack(_core.named_ledger(raw))]
 
 
 def _state(contact: bytes, raw: bytes) -> dict[str, Any]:
@@ -455,11 +456,8 @@ class ShardStore:
                 if replay:
                     # The log is in batch order: a contact's state is its last one.
                     latest: dict[bytes, bytes] = {}
-                    for key, value in log:
-                        if len(key) == _SEQ.size:  # a batch's states, packed
-                            latest.update(_core.unpack_rows(value))
-                        else:  # an earlier build's entry: one state, keyed by sequence then contact
-                            latest[key[_SEQ.size:]] = value
+                    for _, packed in log:
+                        latest.update(_core.unpack_rows(packed))
                     rows: Any = sorted(latest.items())
                 else:
                     rows = self.held.dirty_rows()
@@ -619,8 +617,7 @@ class ShardStore:
             seqs = self._history_seqs(txn, contact)
             shown = seqs[-last:] if last else []
             history = self._history_rows(txn, shown)
-            ledger_cursor = txn.cursor(self.dbs["ledger"])
-            ledger = [e for seq in seqs for _, v in _prefixed(ledger_cursor, seq) for e in _ledger_entries(v)]
+            ledger = _ledger(txn, self.dbs["ledger"], seqs)
             return {"contact": contact, "state": state, "history": history, "ledger": ledger}
 
     def member(self, contact: str) -> dict[str, Any] | None:
@@ -632,9 +629,7 @@ class ShardStore:
             programs = _state(key, raw)["loyalty"] if raw is not None else {}
             if not programs:
                 return None
-            ledger_cursor = txn.cursor(self.dbs["ledger"])
-            seqs = self._history_seqs(txn, contact)
-            ledger = [e for seq in seqs for _, v in _prefixed(ledger_cursor, seq) for e in _ledger_entries(v)]
+            ledger = _ledger(txn, self.dbs["ledger"], self._history_seqs(txn, contact))
             return {"contact": contact, "programs": programs, "ledger": ledger}
 
     def simulate(self, candidate: bytes, from_ms: int, until_ms: int) -> dict[str, Any]:
@@ -737,7 +732,8 @@ class ShardStore:
         """Row counts per table and the installed definitions version."""
         self.checkpoint()  # `contacts` counts the state table
         with self.env.begin() as txn:
-            counts = {name: txn.stat(self.dbs[name])["entries"] for name in DB_NAMES if name not in ("meta", "statelog")}
+            counts = {name: txn.stat(self.dbs[name])["entries"]
+                      for name in DB_NAMES if name not in ("meta", "statelog")}
         return {
             "path": str(self.path),
             "contacts": counts["state"],

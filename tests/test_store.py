@@ -7,11 +7,10 @@ import asyncio
 import threading
 from typing import Any
 
-import lmdb
 import msgpack
 import pytest
 
-from actors.store import DB_NAMES, ShardStore, StoreError
+from actors.store import ShardStore, StoreError
 from cairn import _core
 from cairn.definitions import parse
 from cairn.lanes import Report, ShardLane
@@ -85,10 +84,13 @@ def test_an_out_of_order_append_aborts_the_whole_batch(tmp_path):
         txn.put(b"history_seq", (1).to_bytes(8, "big"))  # behind the stored history
     store.close()
     damaged = ShardStore(tmp_path / "shard", fsync=False)  # the store reads history_seq on opening
-    before = damaged.status()
+    def stored() -> dict:  # the row counts, not where time (and CPU) went
+        return {k: v for k, v in damaged.status().items() if k != "timing"}
+
+    before = stored()
     with pytest.raises(StoreError, match="not after the last stored key"):
         damaged.apply([part(damaged, purchases(range(3, 6)))], NOW)
-    assert damaged.status() == before
+    assert stored() == before
     assert damaged.contact("ann")["state"]["loyalty"]["club"]["qualifying"] == 30
     damaged.close()
 
@@ -547,27 +549,6 @@ def test_a_shard_writes_changed_states_behind_and_checkpoints_them(make_store):
         assert txn.stat(store.dbs["state"])["entries"] == 2
         assert txn.stat(store.dbs["statelog"])["entries"] == 0
     assert store.held.dirty == 0
-
-
-def test_a_state_log_entry_of_an_earlier_build_is_replayed(make_store, tmp_path):
-    # Earlier builds logged one row per state, keyed by log sequence then contact.
-    source = make_store(DEFS, "source")
-    source.apply([part(source, purchases(range(3), contact="bob"))], NOW)
-    source.checkpoint()
-    with source.env.begin() as txn:
-        bob = txn.get(b"bob", db=source.dbs["state"])
-    ShardStore(tmp_path / "old", fsync=False).close()  # its tables
-    env = lmdb.open(str(tmp_path / "old"), max_dbs=len(DB_NAMES))
-    with env.begin(write=True) as txn:
-        txn.put((7).to_bytes(8, "big") + b"bob", bob, db=env.open_db(b"statelog", txn=txn))
-    env.close()
-    reopened = ShardStore(tmp_path / "old", fsync=False)  # replays the log on opening
-    try:
-        with reopened.env.begin() as txn:
-            assert txn.get(b"bob", db=reopened.dbs["state"]) == bob
-            assert txn.stat(reopened.dbs["statelog"])["entries"] == 0
-    finally:
-        reopened.close()
 
 
 def test_packed_rows_read_back_and_a_cut_entry_is_an_error_naming_the_row(store):

@@ -6,8 +6,7 @@
 
 use serde::Serialize;
 
-use crate::state_writer::Pack;
-use crate::value::encode_compact;
+use crate::state_writer::{pack_checked, Pack};
 
 /// (key, value) rows stored back to back in one buffer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,15 +143,10 @@ impl EventRows<'_> {
     }
 
     /// Append the event's next row, `value` written compactly (structs as arrays)
-    /// by its direct writer. Debug builds check the bytes against rmp-serde's from
-    /// the `Serialize` impl, so every row a test writes pins the writer.
+    /// by its direct writer (`pack_checked`).
     pub(crate) fn push_packed<T: Pack + Serialize>(&mut self, value: &T) {
         let key = self.next_key();
-        self.rows.push_with(&[&key], |out| {
-            let start = out.len();
-            value.pack(out);
-            debug_assert_eq!(out[start..], encode_compact(value)[..], "the row writer must write what serde writes");
-        });
+        self.rows.push_with(&[&key], |out| pack_checked(value, out));
     }
 }
 

@@ -25,6 +25,14 @@ pub(crate) trait Pack {
     fn pack(&self, out: &mut Vec<u8>);
 }
 
+/// Append `value` by its direct writer. Debug builds check the bytes against
+/// rmp-serde's from its `Serialize` impl, so every row a test writes pins the writer.
+pub(crate) fn pack_checked<T: Pack + serde::Serialize>(value: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    value.pack(out);
+    debug_assert_eq!(out[start..], crate::value::encode_compact(value)[..], "the direct writer must write what serde writes");
+}
+
 /// A struct's fields as an array, in the order given (declaration order). Callers
 /// destructure the struct first, so a new field fails to compile until written.
 macro_rules! fields {

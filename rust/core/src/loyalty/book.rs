@@ -14,7 +14,7 @@ use super::member::Member;
 use crate::definitions::PointKind;
 use crate::msgpack::write_array_len;
 use crate::rows::Rows;
-use crate::state_writer::{fields, Pack};
+use crate::state_writer::{fields, pack_checked, Pack};
 
 /// One ledger entry. Stored compactly, as the msgpack array of its fields in this
 /// order (field names were half of an entry's bytes); `named_ledger` gives readers
@@ -70,12 +70,9 @@ impl Entries {
         self.count == 0
     }
 
-    /// Append an entry written compactly by its direct writer. Debug builds check
-    /// the bytes against rmp-serde's from the `Serialize` impl.
+    /// Append an entry written compactly by its direct writer (`pack_checked`).
     fn push_packed(&mut self, entry: &LedgerRow<'_>) {
-        let start = self.packed.len();
-        entry.pack(&mut self.packed);
-        debug_assert_eq!(self.packed[start..], crate::value::encode_compact(entry)[..], "the entry writer must write what serde writes");
+        pack_checked(entry, &mut self.packed);
         self.count += 1;
     }
 
